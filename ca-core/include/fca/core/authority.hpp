@@ -1,0 +1,127 @@
+#pragma once
+// The certificate authority: CA lifecycle (create, import, CSR for an external root) and
+// certificate lifecycle (issue, revoke, hold, release, renew). Free of HTTP and SQL.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fca/core/clock.hpp"
+#include "fca/core/error.hpp"
+#include "fca/core/keys.hpp"
+#include "fca/core/ossl.hpp"
+#include "fca/core/repository.hpp"
+#include "fca/core/settings.hpp"
+#include "fca/core/signing.hpp"
+
+namespace fca {
+
+struct CreateCaRequest {
+  std::string name;               // instance-unique id, [a-z0-9-], used in URLs
+  std::string common_name;
+  KeySpec key;
+  int validity_days = 3650;
+  std::optional<std::string> parent;  // CA in this instance that signs it; none: self-signed root
+  std::optional<int> path_length;
+  bool make_default = false;
+  std::string requester;
+};
+
+struct ExternalCaCsrRequest {
+  std::string name;
+  std::string common_name;
+  KeySpec key;
+  std::string requester;
+};
+
+struct ImportCaRequest {
+  std::string name;
+  std::string certificate_pem;    // the CA certificate, optionally followed by its chain
+  std::string private_key_pem;
+  std::string passphrase;         // of the PEM key, when encrypted
+  bool make_default = false;
+  std::string requester;
+};
+
+struct IssueRequest {
+  std::string csr;                      // PEM or DER
+  std::string profile;
+  std::string requester;
+  std::optional<std::string> ca;        // default issuing CA when empty
+  std::optional<int> validity_days;     // the profile's default when empty; capped by its maximum
+};
+
+struct IssuedCertificate {
+  CertificateRecord record;
+  X509Ptr certificate;
+  std::vector<X509Ptr> chain;  // issuing CA first, up to and including the root
+  std::string pem() const;            // the certificate alone
+  std::string chain_pem() const;      // the certificate, then the chain
+};
+
+struct RevokeRequest {
+  std::string serial;                   // hex, any case, colons allowed
+  std::optional<std::string> ca;        // needed only when the serial is not unique across CAs
+  RevocationReason reason = RevocationReason::unspecified;
+  std::optional<TimePoint> invalidity_date;
+  std::string requester;
+};
+
+class CertificateAuthority {
+ public:
+  CertificateAuthority(CaRepository& cas, CertificateRepository& certificates, SigningKeys& keys, const Clock& clock,
+                       CaSettings settings);
+
+  // --- CA lifecycle
+  Result<CaRecord> create_ca(const CreateCaRequest& request);
+  // Makes the key and a CSR for an external root; the CA stays pending until import_signed_ca.
+  Result<CaRecord> create_external_ca_csr(const ExternalCaCsrRequest& request);
+  // Completes a pending CA: the certificate (PEM, with its chain after it) must match the key,
+  // be CA:TRUE and carry keyCertSign.
+  Result<CaRecord> import_signed_ca(std::string_view name, std::string_view certificate_chain_pem,
+                                    std::string_view requester);
+  // Brings an existing CA certificate and its key in; the key is stored through the key store.
+  Result<CaRecord> import_ca(const ImportCaRequest& request);
+  Result<void> set_default_ca(std::string_view name, std::string_view requester);
+  // The CA's certificate followed by every certificate above it (issuing CA first).
+  Result<std::vector<X509Ptr>> chain(const CaRecord& ca);
+  Result<CaRecord> find_ca(std::optional<std::string_view> name);  // the default CA when empty
+
+  // --- certificate lifecycle
+  Result<IssuedCertificate> issue(const IssueRequest& request);
+  Result<CertificateRecord> revoke(const RevokeRequest& request);  // reason certificateHold puts on hold
+  Result<CertificateRecord> release_hold(std::string_view serial, std::optional<std::string_view> ca,
+                                         std::string_view requester);
+  // A new certificate for the same subject, SANs and profile from a new CSR; the old one stays valid.
+  Result<IssuedCertificate> renew(std::string_view serial, std::optional<std::string_view> ca, std::string_view csr,
+                                  std::string_view requester);
+  Result<CertificateRecord> find_certificate(std::string_view serial, std::optional<std::string_view> ca);
+
+  const CaSettings& settings() const { return settings_; }
+
+ private:
+  struct Approved;
+  Result<IssuedCertificate> sign_and_store(const CaRecord& ca, const Profile& profile, const Approved& approved,
+                                           const EVP_PKEY* subject_key, std::string_view requester,
+                                           std::optional<std::string> renewal_of);
+  Result<CaRecord> store_new_ca(CaRecord record, const X509* cert, bool make_default, std::string_view requester,
+                                std::string_view action);
+
+  CaRepository& cas_;
+  CertificateRepository& certificates_;
+  SigningKeys& keys_;
+  const Clock& clock_;
+  CaSettings settings_;
+};
+
+// Positive 20-byte serial from the CSPRNG: 159 random bits, top bit clear, next bit set.
+Result<Asn1IntegerPtr> random_serial();
+// "0a:1b:..." or "0A1B..." to canonical uppercase hex without leading zero bytes.
+Result<std::string> normalize_serial(std::string_view text);
+
+// Checks an issued certificate before it is stored: leaf never CA, KU/EKU match the profile and key,
+// validity inside the issuer's, SAN present where required, serial positive and ≤ 20 bytes, signed by
+// the issuer, AKI matches the issuer's SKI.
+Result<void> lint_certificate(const X509* cert, const X509* issuer, const Profile& profile);
+
+}  // namespace fca

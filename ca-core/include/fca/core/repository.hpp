@@ -1,0 +1,145 @@
+#pragma once
+// What the core needs from storage. Implemented in db/ (SQLite); the core never sees SQL.
+// Every call that changes state takes the AuditEvent that records it and commits both in one
+// transaction; a call returns only after its transaction is committed.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fca/core/clock.hpp"
+#include "fca/core/error.hpp"
+
+namespace fca {
+
+// RFC 5280 CRLReason codes.
+enum class RevocationReason : int {
+  unspecified = 0,
+  key_compromise = 1,
+  ca_compromise = 2,
+  affiliation_changed = 3,
+  superseded = 4,
+  cessation_of_operation = 5,
+  certificate_hold = 6,
+  remove_from_crl = 8,
+  privilege_withdrawn = 9,
+  aa_compromise = 10,
+};
+Result<RevocationReason> parse_revocation_reason(std::string_view name);  // "keyCompromise" or "1"
+const char* to_string(RevocationReason reason);                         // "keyCompromise"
+
+enum class CertificateStatus { valid, revoked, on_hold };
+const char* to_string(CertificateStatus status);  // "valid", "revoked", "on-hold"
+Result<CertificateStatus> parse_certificate_status(std::string_view name);
+
+enum class CaState { active, pending };  // pending: key made, CSR out to an external root
+
+struct CaRecord {
+  std::int64_t id = 0;
+  std::string name;
+  CaState state = CaState::active;
+  std::string certificate_pem;               // empty while pending
+  std::string csr_pem;                       // set while pending
+  std::string key_uri;
+  std::optional<std::int64_t> parent_id;     // issuing CA held in this instance; none for roots and external
+  std::string chain_pem;                     // certificates above this one when its root is external
+  bool is_default = false;
+  std::string subject;
+  TimePoint not_before{};
+  TimePoint not_after{};
+  TimePoint created_at{};
+};
+
+struct CertificateRecord {
+  std::int64_t id = 0;
+  std::int64_t issuer_id = 0;               // CaRecord::id of the issuer
+  std::string serial;                        // uppercase hex
+  std::string subject;                       // RFC 2253
+  std::string common_name;
+  std::vector<std::string> sans;             // "DNS:x", "IP:y"
+  std::string profile;
+  std::string key_type;                      // "rsa2048", "p256", ...
+  TimePoint not_before{};
+  TimePoint not_after{};
+  CertificateStatus status = CertificateStatus::valid;
+  std::optional<TimePoint> revoked_at;
+  std::optional<RevocationReason> revocation_reason;
+  std::optional<TimePoint> invalidity_date;
+  std::vector<std::uint8_t> der;
+  std::string fingerprint_sha256;
+  std::string requester;
+  std::optional<std::string> renewal_of;     // serial of the certificate this one renews
+  TimePoint issued_at{};
+};
+
+struct AuditEvent {
+  std::string actor;    // "cli:root", "api:token-name", "system"
+  std::string action;   // "certificate.issue", "certificate.revoke", "ca.create", ...
+  std::string object;   // "ca:issuing", "certificate:issuing/0A1B..."
+  std::string detail;   // JSON object with the facts of the change; never a secret
+  TimePoint at{};
+};
+
+struct AuditEntry {
+  std::int64_t sequence = 0;
+  AuditEvent event;
+  std::string previous_hash;  // hex SHA-256 of the previous entry ("" for the first)
+  std::string hash;           // hex SHA-256 over previous_hash and this entry's fields
+};
+
+struct CertificateFilter {
+  std::optional<std::int64_t> issuer_id;
+  std::optional<CertificateStatus> status;
+  std::optional<TimePoint> expiring_before;  // notAfter < this
+  std::optional<TimePoint> not_expired_at;   // notAfter >= this
+  std::optional<std::string> profile;
+  std::optional<std::string> common_name;
+  std::size_t limit = 1000;
+  std::size_t offset = 0;
+};
+
+struct StatusChange {
+  CertificateStatus expected;  // the change applies only from this status (else Errc::conflict)
+  CertificateStatus next;
+  std::optional<TimePoint> revoked_at;
+  std::optional<RevocationReason> reason;
+  std::optional<TimePoint> invalidity_date;
+};
+
+class CaRepository {
+ public:
+  virtual ~CaRepository() = default;
+  // Errc::conflict when the name is taken. Setting is_default clears it on every other CA.
+  virtual Result<std::int64_t> insert_ca(const CaRecord& ca, const AuditEvent& audit) = 0;
+  // Replaces every field of the CA with ca.id.
+  virtual Result<void> update_ca(const CaRecord& ca, const AuditEvent& audit) = 0;
+  virtual Result<std::vector<CaRecord>> list_cas() = 0;
+  virtual Result<CaRecord> find_ca(std::string_view name) = 0;
+  virtual Result<CaRecord> find_ca(std::int64_t id) = 0;
+  virtual Result<CaRecord> default_ca() = 0;
+  virtual Result<void> set_default_ca(std::int64_t id, const AuditEvent& audit) = 0;
+};
+
+class CertificateRepository {
+ public:
+  virtual ~CertificateRepository() = default;
+  // Errc::conflict when (issuer, serial) exists already. Returns the row id.
+  virtual Result<std::int64_t> insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) = 0;
+  virtual Result<CertificateRecord> find_certificate(std::int64_t issuer_id, std::string_view serial) = 0;
+  // Every certificate with this serial, whichever CA issued it (for the CLI's SERIAL argument).
+  virtual Result<std::vector<CertificateRecord>> find_by_serial(std::string_view serial) = 0;
+  virtual Result<std::vector<CertificateRecord>> list_certificates(const CertificateFilter& filter) = 0;
+  virtual Result<std::int64_t> count_certificates() = 0;
+  // Compare-and-set on status: Errc::conflict (with the current status named) when it is not `expected`.
+  virtual Result<CertificateRecord> change_status(std::int64_t issuer_id, std::string_view serial,
+                                                  const StatusChange& change, const AuditEvent& audit) = 0;
+};
+
+class AuditLog {
+ public:
+  virtual ~AuditLog() = default;
+  virtual Result<void> append(const AuditEvent& event) = 0;
+  virtual Result<std::vector<AuditEntry>> entries(std::int64_t after_sequence = 0, std::size_t limit = 1000) = 0;
+};
+
+}  // namespace fca

@@ -1,0 +1,52 @@
+#pragma once
+// One signing path for certificates, CSRs and CRLs (OCSP joins later), whatever holds the key.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "fca/core/error.hpp"
+#include "fca/core/key_store.hpp"
+#include "fca/core/ossl.hpp"
+
+namespace fca {
+
+// An opened private key. Signing is serialised: a PKCS#11 session does one operation at a time.
+class SigningKey {
+ public:
+  explicit SigningKey(PKeyPtr key) : key_(std::move(key)) {}
+  SigningKey(const SigningKey&) = delete;
+  SigningKey& operator=(const SigningKey&) = delete;
+
+  Result<void> sign(X509* cert);
+  Result<void> sign(X509_REQ* req);
+  Result<void> sign(X509_CRL* crl);
+  // For callers that need the key itself (OCSP_basic_sign_ctx): runs fn(EVP_PKEY*) under the lock.
+  template <class Fn>
+  auto with_key(Fn&& fn) {
+    std::lock_guard lock(mutex_);
+    return fn(key_.get());
+  }
+  // The key's public half is safe to read without the lock (parameters do not change).
+  const EVP_PKEY* key() const { return key_.get(); }
+
+ private:
+  Result<MdCtxPtr> make_sign_context();
+  PKeyPtr key_;
+  std::mutex mutex_;
+};
+
+// Opened keys by URI: a PKCS#11 login or a PBKDF2 decryption happens once, not per signature.
+class SigningKeys {
+ public:
+  explicit SigningKeys(KeyStore& store) : store_(store) {}
+  Result<std::shared_ptr<SigningKey>> get(const std::string& uri);
+  KeyStore& store() { return store_; }
+
+ private:
+  KeyStore& store_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<SigningKey>, std::less<>> keys_;
+};
+
+}  // namespace fca

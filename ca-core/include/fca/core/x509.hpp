@@ -1,0 +1,50 @@
+#pragma once
+// Parsing, encoding and reading of certificates and CSRs.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fca/core/clock.hpp"
+#include "fca/core/error.hpp"
+#include "fca/core/ossl.hpp"
+
+namespace fca {
+
+struct SubjectAltName {
+  enum class Kind { dns, ip, email, uri, other };
+  Kind kind = Kind::dns;
+  std::string value;  // IPs as text (192.0.2.1, 2001:db8::1)
+  bool operator==(const SubjectAltName&) const = default;
+};
+std::string to_string(const SubjectAltName& san);  // "DNS:x", "IP:1.2.3.4", ...
+
+// PEM (any armour, any line wrapping) or DER.
+Result<X509Ptr> parse_certificate(std::string_view pem_or_der);
+// Every certificate in a PEM bundle, in order.
+Result<std::vector<X509Ptr>> parse_certificates(std::string_view pem);
+// A PKCS#10 request as PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER.
+Result<X509ReqPtr> parse_csr(std::string_view pem_or_der);
+
+std::string to_pem(const X509* cert);
+std::vector<std::uint8_t> to_der(const X509* cert);
+std::string to_pem(const X509_REQ* req);
+std::string to_pem(const X509_CRL* crl);
+std::vector<std::uint8_t> to_der(const X509_CRL* crl);
+
+std::string hex_upper(std::span<const std::uint8_t> bytes);
+std::string serial_hex(const X509* cert);  // uppercase hex of the serial's magnitude, no separators
+std::string name_to_string(const X509_NAME* name);  // RFC 2253
+std::string common_name(const X509_NAME* name);     // "" when absent
+std::string sha256_fingerprint(const X509* cert);    // uppercase hex
+TimePoint not_before(const X509* cert);
+TimePoint not_after(const X509* cert);
+std::vector<SubjectAltName> subject_alt_names(const X509* cert);
+std::vector<SubjectAltName> requested_subject_alt_names(const X509_REQ* req);
+
+bool is_ca_certificate(const X509* cert);  // basicConstraints CA:TRUE
+// Verifies cert's signature with issuer's public key.
+bool signed_by(const X509* cert, const X509* issuer);
+
+}  // namespace fca

@@ -1,0 +1,656 @@
+#include "fca/core/authority.hpp"
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <utility>
+
+#include "fca/core/x509.hpp"
+
+namespace fca {
+namespace {
+
+constexpr int kSerialAttempts = 8;
+
+// Audit detail as a flat JSON object of strings; the core has no JSON library and needs none.
+std::string json_object(std::initializer_list<std::pair<std::string_view, std::string>> fields) {
+  std::string out = "{";
+  for (const auto& [key, value] : fields) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    out += key;
+    out += "\":\"";
+    for (unsigned char c : value) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+bool valid_ca_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name.front() == '-') return false;
+  return std::ranges::all_of(name, [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+std::string join_sans(const std::vector<SubjectAltName>& sans) {
+  std::string out;
+  for (const auto& san : sans) out += (out.empty() ? "" : ",") + to_string(san);
+  return out;
+}
+
+Result<void> add_extension(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
+  X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str()));
+  if (!ext || !X509_add_ext(cert, ext.get(), -1)) {
+    return fail_openssl(Errc::internal, std::string("cannot add extension ") + OBJ_nid2sn(nid));
+  }
+  return {};
+}
+
+std::string key_usage_text(unsigned bits) {
+  std::string out = "critical";
+  if (bits & X509v3_KU_DIGITAL_SIGNATURE) out += ",digitalSignature";
+  if (bits & X509v3_KU_KEY_ENCIPHERMENT) out += ",keyEncipherment";
+  if (bits & X509v3_KU_KEY_CERT_SIGN) out += ",keyCertSign";
+  if (bits & X509v3_KU_CRL_SIGN) out += ",cRLSign";
+  return out;
+}
+
+Result<void> set_time(ASN1_TIME* (*setter)(X509*, const ASN1_TIME*), X509* cert, TimePoint t) {
+  Asn1TimePtr time(ASN1_TIME_set(nullptr, std::chrono::system_clock::to_time_t(t)));
+  if (!time || !setter(cert, time.get())) return fail_openssl(Errc::internal, "cannot set validity");
+  return {};
+}
+
+// X509_set1_notBefore is a macro over a function taking a non-const ASN1_TIME in some versions.
+ASN1_TIME* set_not_before(X509* cert, const ASN1_TIME* t) { return X509_set1_notBefore(cert, t) ? X509_getm_notBefore(cert) : nullptr; }
+ASN1_TIME* set_not_after(X509* cert, const ASN1_TIME* t) { return X509_set1_notAfter(cert, t) ? X509_getm_notAfter(cert) : nullptr; }
+
+Result<X509NamePtr> make_subject(const std::string& cn, const SubjectDefaults* ca_subject) {
+  X509NamePtr name(X509_NAME_new());
+  auto add = [&](const char* field, const std::string& value) {
+    return value.empty() || X509_NAME_add_entry_by_txt(name.get(), field, MBSTRING_UTF8,
+                                                       reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1, 0);
+  };
+  const bool ok = (!ca_subject || (add("C", ca_subject->country) && add("O", ca_subject->organization))) && add("CN", cn);
+  if (!ok) return fail_openssl(Errc::invalid_input, "cannot build subject name");
+  return name;
+}
+
+// True when the CSR asks for basicConstraints CA:TRUE (never granted to a leaf profile).
+bool csr_requests_ca(const X509_REQ* req) {
+  X509ExtensionStackPtr extensions(X509_REQ_get_extensions(const_cast<X509_REQ*>(req)));
+  if (!extensions) return false;
+  BasicConstraintsPtr bc(
+      static_cast<BASIC_CONSTRAINTS*>(X509V3_get_d2i(extensions.get(), NID_basic_constraints, nullptr, nullptr)));
+  return bc && bc->ca;
+}
+
+// What goes into a certificate once the CSR has been checked and policy has decided.
+struct CertificateContent {
+  const X509* issuer_cert;  // null: self-signed
+  std::string issuer_name;  // CA name for the CDP/AIA URLs (empty: none)
+  const X509_NAME* subject;
+  const EVP_PKEY* subject_key;
+  const Profile* profile;
+  std::vector<SubjectAltName> sans;
+  TimePoint not_before;
+  TimePoint not_after;
+};
+
+Result<X509Ptr> build_certificate(const CertificateContent& content, const PublicationUrls& urls) {
+  X509Ptr cert(X509_new());
+  auto serial = random_serial();
+  if (!serial) return std::unexpected(serial.error());
+  if (!cert || !X509_set_version(cert.get(), 2) || !X509_set_serialNumber(cert.get(), serial->get()) ||
+      !X509_set_subject_name(cert.get(), const_cast<X509_NAME*>(content.subject)) ||
+      !X509_set_issuer_name(cert.get(), content.issuer_cert ? X509_get_subject_name(content.issuer_cert)
+                                                            : const_cast<X509_NAME*>(content.subject)) ||
+      !X509_set_pubkey(cert.get(), const_cast<EVP_PKEY*>(content.subject_key))) {
+    return fail_openssl(Errc::internal, "cannot build certificate");
+  }
+  if (auto ok = set_time(set_not_before, cert.get(), content.not_before); !ok) return std::unexpected(ok.error());
+  if (auto ok = set_time(set_not_after, cert.get(), content.not_after); !ok) return std::unexpected(ok.error());
+
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509* issuer = content.issuer_cert ? const_cast<X509*>(content.issuer_cert) : cert.get();
+  X509V3_set_ctx(&ctx, issuer, cert.get(), nullptr, nullptr, 0);
+
+  const Profile& profile = *content.profile;
+  auto key_info = describe_key(content.subject_key);
+  if (!key_info) return std::unexpected(key_info.error());
+
+  std::vector<std::pair<int, std::string>> extensions;
+  if (profile.is_ca) {
+    extensions.emplace_back(NID_basic_constraints,
+                            "critical,CA:TRUE" + (profile.path_length ? ",pathlen:" + std::to_string(*profile.path_length) : ""));
+  } else {
+    extensions.emplace_back(NID_basic_constraints, "critical,CA:FALSE");
+  }
+  extensions.emplace_back(NID_key_usage, key_usage_text(key_usage_bits(profile, key_info->algorithm)));
+  if (!profile.extended_key_usages.empty()) {
+    std::string ekus;
+    for (auto eku : profile.extended_key_usages) ekus += (ekus.empty() ? "" : ",") + std::string(to_string(eku));
+    extensions.emplace_back(NID_ext_key_usage, ekus);
+  }
+  extensions.emplace_back(NID_subject_key_identifier, "hash");
+  if (!content.sans.empty()) extensions.emplace_back(NID_subject_alt_name, join_sans(content.sans));
+  if (profile.ocsp_no_check) extensions.emplace_back(NID_id_pkix_OCSP_noCheck, "ignored");
+  if (!content.issuer_name.empty() && !urls.base.empty()) {
+    extensions.emplace_back(NID_crl_distribution_points, "URI:" + urls.crl_url(content.issuer_name));
+    std::string aia = "caIssuers;URI:" + urls.ca_issuers_url(content.issuer_name);
+    // An OCSP signer is checked with id-pkix-ocsp-nocheck, not by asking OCSP about itself.
+    if (!profile.ocsp_no_check) aia = "OCSP;URI:" + urls.ocsp_url() + "," + aia;
+    extensions.emplace_back(NID_info_access, aia);
+  }
+  for (const auto& [nid, value] : extensions) {
+    if (auto ok = add_extension(cert.get(), &ctx, nid, value); !ok) return std::unexpected(ok.error());
+  }
+  // AKI last: for a self-signed certificate it reads the SKI just added.
+  if (auto ok = add_extension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return cert;
+}
+
+CertificateRecord record_for(const X509* cert, std::int64_t issuer_id, const Profile& profile, std::string requester,
+                             TimePoint issued_at, std::optional<std::string> renewal_of) {
+  CertificateRecord record;
+  record.issuer_id = issuer_id;
+  record.serial = serial_hex(cert);
+  record.subject = name_to_string(X509_get_subject_name(cert));
+  record.common_name = common_name(X509_get_subject_name(cert));
+  for (const auto& san : subject_alt_names(cert)) record.sans.push_back(to_string(san));
+  record.profile = profile.name;
+  if (auto info = describe_key(X509_get0_pubkey(cert))) record.key_type = info->name();
+  record.not_before = not_before(cert);
+  record.not_after = not_after(cert);
+  record.der = to_der(cert);
+  record.fingerprint_sha256 = sha256_fingerprint(cert);
+  record.requester = std::move(requester);
+  record.renewal_of = std::move(renewal_of);
+  record.issued_at = issued_at;
+  return record;
+}
+
+}  // namespace
+
+std::string IssuedCertificate::pem() const { return to_pem(certificate.get()); }
+
+std::string IssuedCertificate::chain_pem() const {
+  std::string out = pem();
+  for (const auto& cert : chain) out += to_pem(cert.get());
+  return out;
+}
+
+struct CertificateAuthority::Approved {
+  ApprovedNames names;
+  int validity_days = 0;
+};
+
+CertificateAuthority::CertificateAuthority(CaRepository& cas, CertificateRepository& certificates, SigningKeys& keys,
+                                           const Clock& clock, CaSettings settings)
+    : cas_(cas), certificates_(certificates), keys_(keys), clock_(clock), settings_(std::move(settings)) {}
+
+// ---------------------------------------------------------------- CA lifecycle
+
+Result<CaRecord> CertificateAuthority::find_ca(std::optional<std::string_view> name) {
+  auto ca = name && !name->empty() ? cas_.find_ca(*name) : cas_.default_ca();
+  if (!ca) return ca;
+  if (ca->state != CaState::active) {
+    return fail(Errc::conflict, "CA '" + ca->name + "' is waiting for its signed certificate (ca import-signed)");
+  }
+  return ca;
+}
+
+Result<std::vector<X509Ptr>> CertificateAuthority::chain(const CaRecord& ca) {
+  std::vector<X509Ptr> out;
+  if (ca.state != CaState::active) return fail(Errc::conflict, "CA '" + ca.name + "' has no certificate yet");
+  auto cert = parse_certificate(ca.certificate_pem);
+  if (!cert) return std::unexpected(cert.error());
+  out.push_back(std::move(*cert));
+  if (ca.parent_id) {
+    auto parent = cas_.find_ca(*ca.parent_id);
+    if (!parent) return std::unexpected(parent.error());
+    auto above = chain(*parent);
+    if (!above) return above;
+    for (auto& c : *above) out.push_back(std::move(c));
+  } else if (!ca.chain_pem.empty()) {
+    auto above = parse_certificates(ca.chain_pem);
+    if (!above) return std::unexpected(above.error());
+    for (auto& c : *above) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<CaRecord> CertificateAuthority::store_new_ca(CaRecord record, const X509* cert, bool make_default,
+                                                    std::string_view requester, std::string_view action) {
+  const auto now = clock_.now();
+  record.state = CaState::active;
+  record.certificate_pem = to_pem(cert);
+  record.subject = name_to_string(X509_get_subject_name(cert));
+  record.not_before = not_before(cert);
+  record.not_after = not_after(cert);
+  record.is_default = make_default;
+  record.created_at = now;
+  const AuditEvent audit{std::string(requester), std::string(action), "ca:" + record.name,
+                         json_object({{"subject", record.subject},
+                                      {"serial", serial_hex(cert)},
+                                      {"key_uri_scheme", record.key_uri.substr(0, record.key_uri.find(':'))},
+                                      {"default", make_default ? "true" : "false"}}),
+                         now};
+  auto id = cas_.insert_ca(record, audit);
+  if (!id) return std::unexpected(id.error());
+  record.id = *id;
+  return record;
+}
+
+Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request) {
+  if (!valid_ca_name(request.name)) {
+    return fail(Errc::invalid_input, "CA name '" + request.name + "' must be 1-64 characters of a-z, 0-9 and '-'");
+  }
+  if (request.common_name.empty()) return fail(Errc::invalid_input, "a CA needs a common name");
+  if (request.validity_days <= 0) return fail(Errc::invalid_input, "CA validity must be at least one day");
+  if (cas_.find_ca(request.name)) return fail(Errc::conflict, "CA '" + request.name + "' exists already");
+
+  std::optional<CaRecord> parent;
+  std::vector<X509Ptr> parent_chain;
+  if (request.parent) {
+    auto found = find_ca(*request.parent);
+    if (!found) return std::unexpected(found.error());
+    parent = std::move(*found);
+    auto c = chain(*parent);
+    if (!c) return std::unexpected(c.error());
+    parent_chain = std::move(*c);
+  }
+
+  auto key_uri = keys_.store().generate(request.key, "ca-" + request.name);
+  if (!key_uri) return std::unexpected(key_uri.error());
+  auto key = keys_.get(*key_uri);
+  if (!key) return std::unexpected(key.error());
+
+  auto subject = make_subject(request.common_name, &settings_.subject);
+  if (!subject) return std::unexpected(subject.error());
+
+  Profile profile;
+  profile.name = parent ? "sub-ca" : "root-ca";
+  profile.is_ca = true;
+  profile.path_length = request.path_length;
+  profile.requires_san = false;
+  const auto now = clock_.now();
+  TimePoint not_after_time = now + std::chrono::days(request.validity_days);
+  if (parent) not_after_time = std::min(not_after_time, parent->not_after);
+
+  CertificateContent content{parent ? parent_chain.front().get() : nullptr,
+                             parent ? parent->name : "",
+                             subject->get(),
+                             (*key)->key(),
+                             &profile,
+                             {},
+                             now - settings_.backdate,
+                             not_after_time};
+  auto cert = build_certificate(content, settings_.urls);
+  if (!cert) return std::unexpected(cert.error());
+
+  std::shared_ptr<SigningKey> signer = *key;
+  if (parent) {
+    auto parent_key = keys_.get(parent->key_uri);
+    if (!parent_key) return std::unexpected(parent_key.error());
+    signer = *parent_key;
+  }
+  if (auto signed_ok = signer->sign(cert->get()); !signed_ok) return std::unexpected(signed_ok.error());
+  const X509* issuer_cert = parent ? parent_chain.front().get() : cert->get();
+  if (auto lint = lint_certificate(cert->get(), issuer_cert, profile); !lint) return std::unexpected(lint.error());
+
+  CaRecord record;
+  record.name = request.name;
+  record.key_uri = *key_uri;
+  if (parent) record.parent_id = parent->id;
+  if (parent) {
+    // The parent's register holds the CA certificate too, so it can be revoked like any other.
+    auto row = record_for(cert->get(), parent->id, profile, request.requester, now, std::nullopt);
+    const AuditEvent audit{request.requester, "certificate.issue", "certificate:" + parent->name + "/" + row.serial,
+                           json_object({{"profile", profile.name}, {"subject", row.subject}, {"ca", request.name}}), now};
+    if (auto inserted = certificates_.insert_certificate(row, audit); !inserted) return std::unexpected(inserted.error());
+  }
+  return store_new_ca(std::move(record), cert->get(), request.make_default, request.requester, "ca.create");
+}
+
+Result<CaRecord> CertificateAuthority::create_external_ca_csr(const ExternalCaCsrRequest& request) {
+  if (!valid_ca_name(request.name)) {
+    return fail(Errc::invalid_input, "CA name '" + request.name + "' must be 1-64 characters of a-z, 0-9 and '-'");
+  }
+  if (request.common_name.empty()) return fail(Errc::invalid_input, "a CA needs a common name");
+  if (cas_.find_ca(request.name)) return fail(Errc::conflict, "CA '" + request.name + "' exists already");
+
+  auto key_uri = keys_.store().generate(request.key, "ca-" + request.name);
+  if (!key_uri) return std::unexpected(key_uri.error());
+  auto key = keys_.get(*key_uri);
+  if (!key) return std::unexpected(key.error());
+  auto subject = make_subject(request.common_name, &settings_.subject);
+  if (!subject) return std::unexpected(subject.error());
+
+  X509ReqPtr req(X509_REQ_new());
+  X509ExtensionStackPtr extensions(sk_X509_EXTENSION_new_null());
+  if (!req || !X509_REQ_set_version(req.get(), 0) || !X509_REQ_set_subject_name(req.get(), subject->get()) ||
+      !X509_REQ_set_pubkey(req.get(), const_cast<EVP_PKEY*>((*key)->key()))) {
+    return fail_openssl(Errc::internal, "cannot build the CA request");
+  }
+  for (const auto& [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+                                   std::pair{NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, nid, value);
+    if (!ext) return fail_openssl(Errc::internal, "cannot build the CA request extensions");
+    sk_X509_EXTENSION_push(extensions.get(), ext);
+  }
+  if (!X509_REQ_add_extensions(req.get(), extensions.get())) return fail_openssl(Errc::internal, "cannot add extensions");
+  if (auto signed_ok = (*key)->sign(req.get()); !signed_ok) return std::unexpected(signed_ok.error());
+
+  const auto now = clock_.now();
+  CaRecord record;
+  record.name = request.name;
+  record.state = CaState::pending;
+  record.key_uri = *key_uri;
+  record.csr_pem = to_pem(req.get());
+  record.subject = name_to_string(subject->get());
+  record.created_at = now;
+  const AuditEvent audit{request.requester, "ca.request", "ca:" + request.name,
+                         json_object({{"subject", record.subject}, {"key_type", request.key.name()}}), now};
+  auto id = cas_.insert_ca(record, audit);
+  if (!id) return std::unexpected(id.error());
+  record.id = *id;
+  return record;
+}
+
+namespace {
+// A CA certificate we are asked to sign with: CA:TRUE, keyCertSign, and the key we hold.
+Result<void> check_ca_certificate(const X509* cert, const EVP_PKEY* key) {
+  auto* c = const_cast<X509*>(cert);
+  if (!(X509_get_extension_flags(c) & EXFLAG_CA)) return fail(Errc::invalid_input, "the certificate is not a CA (no CA:TRUE)");
+  if ((X509_get_extension_flags(c) & EXFLAG_KUSAGE) && !(X509_get_key_usage(c) & X509v3_KU_KEY_CERT_SIGN)) {
+    return fail(Errc::invalid_input, "the CA certificate lacks keyUsage keyCertSign");
+  }
+  if (!(X509_get_extension_flags(c) & EXFLAG_KUSAGE)) {
+    return fail(Errc::invalid_input, "the CA certificate has no keyUsage extension (keyCertSign required)");
+  }
+  if (!same_public_key(X509_get0_pubkey(c), key)) {
+    return fail(Errc::invalid_input, "the certificate's public key does not match the CA's private key");
+  }
+  return {};
+}
+
+// The certificates after the first must each sign the one before.
+Result<void> check_chain_order(const std::vector<X509Ptr>& certs) {
+  for (std::size_t i = 1; i < certs.size(); ++i) {
+    if (!signed_by(certs[i - 1].get(), certs[i].get())) {
+      return fail(Errc::invalid_input, "chain certificate " + std::to_string(i + 1) + " did not sign certificate " +
+                                           std::to_string(i));
+    }
+  }
+  return {};
+}
+}  // namespace
+
+Result<CaRecord> CertificateAuthority::import_signed_ca(std::string_view name, std::string_view certificate_chain_pem,
+                                                        std::string_view requester) {
+  auto ca = cas_.find_ca(name);
+  if (!ca) return std::unexpected(ca.error());
+  if (ca->state != CaState::pending) return fail(Errc::conflict, "CA '" + ca->name + "' is not waiting for a certificate");
+  auto certs = parse_certificates(certificate_chain_pem);
+  if (!certs) return std::unexpected(certs.error());
+  auto key = keys_.get(ca->key_uri);
+  if (!key) return std::unexpected(key.error());
+  if (auto ok = check_ca_certificate(certs->front().get(), (*key)->key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = check_chain_order(*certs); !ok) return std::unexpected(ok.error());
+
+  const X509* cert = certs->front().get();
+  ca->state = CaState::active;
+  ca->certificate_pem = to_pem(cert);
+  ca->csr_pem.clear();
+  ca->chain_pem.clear();
+  for (std::size_t i = 1; i < certs->size(); ++i) ca->chain_pem += to_pem((*certs)[i].get());
+  ca->subject = name_to_string(X509_get_subject_name(cert));
+  ca->not_before = not_before(cert);
+  ca->not_after = not_after(cert);
+  const AuditEvent audit{std::string(requester), "ca.import-signed", "ca:" + ca->name,
+                         json_object({{"subject", ca->subject}, {"serial", serial_hex(cert)},
+                                      {"issuer", name_to_string(X509_get_issuer_name(cert))}}),
+                         clock_.now()};
+  if (auto ok = cas_.update_ca(*ca, audit); !ok) return std::unexpected(ok.error());
+  return *ca;
+}
+
+Result<CaRecord> CertificateAuthority::import_ca(const ImportCaRequest& request) {
+  if (!valid_ca_name(request.name)) {
+    return fail(Errc::invalid_input, "CA name '" + request.name + "' must be 1-64 characters of a-z, 0-9 and '-'");
+  }
+  if (cas_.find_ca(request.name)) return fail(Errc::conflict, "CA '" + request.name + "' exists already");
+  auto certs = parse_certificates(request.certificate_pem);
+  if (!certs) return std::unexpected(certs.error());
+  auto key = read_private_key_pem(request.private_key_pem, request.passphrase);
+  if (!key) return std::unexpected(key.error());
+  if (auto ok = check_ca_certificate(certs->front().get(), key->get()); !ok) return std::unexpected(ok.error());
+  if (auto ok = check_chain_order(*certs); !ok) return std::unexpected(ok.error());
+
+  const X509* cert = certs->front().get();
+  CaRecord record;
+  record.name = request.name;
+  // Signed by a CA this instance holds: link it, so its chain and revocation follow the parent.
+  if (auto all = cas_.list_cas()) {
+    for (const auto& other : *all) {
+      if (other.state != CaState::active) continue;
+      auto other_cert = parse_certificate(other.certificate_pem);
+      if (other_cert && X509_check_issued(other_cert->get(), const_cast<X509*>(cert)) == X509_V_OK &&
+          signed_by(cert, other_cert->get()) && X509_cmp(other_cert->get(), cert) != 0) {
+        record.parent_id = other.id;
+        break;
+      }
+    }
+  }
+  if (!record.parent_id) {
+    for (std::size_t i = 1; i < certs->size(); ++i) record.chain_pem += to_pem((*certs)[i].get());
+  }
+  auto key_uri = keys_.store().import(key->get(), "ca-" + request.name);
+  if (!key_uri) return std::unexpected(key_uri.error());
+  record.key_uri = *key_uri;
+  return store_new_ca(std::move(record), cert, request.make_default, request.requester, "ca.import");
+}
+
+Result<void> CertificateAuthority::set_default_ca(std::string_view name, std::string_view requester) {
+  auto ca = find_ca(name);
+  if (!ca) return std::unexpected(ca.error());
+  return cas_.set_default_ca(ca->id, AuditEvent{std::string(requester), "ca.set-default", "ca:" + ca->name, "{}", clock_.now()});
+}
+
+// ---------------------------------------------------------------- certificate lifecycle
+
+Result<IssuedCertificate> CertificateAuthority::sign_and_store(const CaRecord& ca, const Profile& profile,
+                                                               const Approved& approved, const EVP_PKEY* subject_key,
+                                                               std::string_view requester,
+                                                               std::optional<std::string> renewal_of) {
+  auto ca_chain = chain(ca);
+  if (!ca_chain) return std::unexpected(ca_chain.error());
+  const X509* issuer_cert = ca_chain->front().get();
+  auto key = keys_.get(ca.key_uri);
+  if (!key) return std::unexpected(key.error());
+  auto subject = make_subject(approved.names.common_name, profile.is_ca ? &settings_.subject : nullptr);
+  if (!subject) return std::unexpected(subject.error());
+
+  const auto now = clock_.now();
+  const TimePoint not_after_time = std::min(now + std::chrono::days(approved.validity_days), not_after(issuer_cert));
+  if (not_after_time <= now) return fail(Errc::conflict, "CA '" + ca.name + "' has expired");
+  const CertificateContent content{issuer_cert, ca.name, subject->get(), subject_key, &profile,
+                                   approved.names.sans, now - settings_.backdate, not_after_time};
+
+  for (int attempt = 0; attempt < kSerialAttempts; ++attempt) {
+    auto cert = build_certificate(content, settings_.urls);
+    if (!cert) return std::unexpected(cert.error());
+    if (auto ok = (*key)->sign(cert->get()); !ok) return std::unexpected(ok.error());
+    if (auto lint = lint_certificate(cert->get(), issuer_cert, profile); !lint) return std::unexpected(lint.error());
+
+    auto record = record_for(cert->get(), ca.id, profile, std::string(requester), now, renewal_of);
+    const AuditEvent audit{std::string(requester), renewal_of ? "certificate.renew" : "certificate.issue",
+                           "certificate:" + ca.name + "/" + record.serial,
+                           json_object({{"profile", profile.name},
+                                        {"subject", record.subject},
+                                        {"sans", join_sans(approved.names.sans)},
+                                        {"key_type", record.key_type},
+                                        {"renewal_of", renewal_of.value_or("")}}),
+                           now};
+    auto id = certificates_.insert_certificate(record, audit);
+    if (!id) {
+      if (id.error().code == Errc::conflict) continue;  // serial collision: draw another
+      return std::unexpected(id.error());
+    }
+    record.id = *id;
+    IssuedCertificate issued{std::move(record), std::move(*cert), std::move(*ca_chain)};
+    return issued;
+  }
+  return fail(Errc::internal, "could not draw a unique serial number");
+}
+
+Result<IssuedCertificate> CertificateAuthority::issue(const IssueRequest& request) {
+  auto csr = parse_csr(request.csr);
+  if (!csr) return std::unexpected(csr.error());
+  EVP_PKEY* csr_key = X509_REQ_get0_pubkey(csr->get());
+  if (!csr_key) return fail_openssl(Errc::invalid_input, "the CSR's public key cannot be read");
+  if (X509_REQ_verify(csr->get(), csr_key) != 1) {
+    return fail_openssl(Errc::invalid_input, "the CSR's signature does not verify");
+  }
+  auto profile = settings_.profiles.find(request.profile);
+  if (!profile) return std::unexpected(profile.error());
+  if (!profile->is_ca && csr_requests_ca(csr->get())) {
+    return fail(Errc::policy_refused, "the CSR asks for CA:TRUE; profile '" + profile->name + "' issues end-entity certificates only");
+  }
+  auto key_info = describe_key(csr_key);
+  if (!key_info) return std::unexpected(key_info.error());
+  if (auto ok = approve_key(settings_.policy, *key_info); !ok) return std::unexpected(ok.error());
+
+  Approved approved;
+  auto names = approve_names(settings_.policy, *profile, common_name(X509_REQ_get_subject_name(csr->get())),
+                             requested_subject_alt_names(csr->get()));
+  if (!names) return std::unexpected(names.error());
+  approved.names = std::move(*names);
+  approved.validity_days = request.validity_days.value_or(profile->default_validity_days);
+  if (approved.validity_days <= 0) return fail(Errc::invalid_input, "validity must be at least one day");
+  if (approved.validity_days > profile->max_validity_days) {
+    return fail(Errc::policy_refused, "validity of " + std::to_string(approved.validity_days) + " days exceeds profile '" +
+                                          profile->name + "' maximum of " + std::to_string(profile->max_validity_days));
+  }
+  auto ca = find_ca(request.ca);
+  if (!ca) return std::unexpected(ca.error());
+  return sign_and_store(*ca, *profile, approved, csr_key, request.requester, std::nullopt);
+}
+
+Result<CertificateRecord> CertificateAuthority::find_certificate(std::string_view serial, std::optional<std::string_view> ca) {
+  auto normalized = normalize_serial(serial);
+  if (!normalized) return std::unexpected(normalized.error());
+  if (ca && !ca->empty()) {
+    auto record = cas_.find_ca(*ca);
+    if (!record) return std::unexpected(record.error());
+    return certificates_.find_certificate(record->id, *normalized);
+  }
+  auto matches = certificates_.find_by_serial(*normalized);
+  if (!matches) return std::unexpected(matches.error());
+  if (matches->empty()) return fail(Errc::not_found, "no certificate with serial " + *normalized);
+  if (matches->size() > 1) return fail(Errc::conflict, "serial " + *normalized + " exists under several CAs; name the CA");
+  return std::move(matches->front());
+}
+
+namespace {
+std::string certificate_object(const CaRecord& ca, const CertificateRecord& cert) {
+  return "certificate:" + ca.name + "/" + cert.serial;
+}
+}  // namespace
+
+Result<CertificateRecord> CertificateAuthority::revoke(const RevokeRequest& request) {
+  auto cert = find_certificate(request.serial, request.ca);
+  if (!cert) return cert;
+  const auto now = clock_.now();
+  if (request.invalidity_date && *request.invalidity_date > now) {
+    return fail(Errc::invalid_input, "the invalidity date lies in the future");
+  }
+  const bool hold = request.reason == RevocationReason::certificate_hold;
+  if (cert->status == CertificateStatus::revoked) {
+    return fail(Errc::conflict, "certificate " + cert->serial + " is already revoked (" +
+                                    to_string(cert->revocation_reason.value_or(RevocationReason::unspecified)) + ")");
+  }
+  if (hold && cert->status == CertificateStatus::on_hold) {
+    return fail(Errc::conflict, "certificate " + cert->serial + " is already on hold");
+  }
+  auto ca = cas_.find_ca(cert->issuer_id);
+  if (!ca) return std::unexpected(ca.error());
+  const StatusChange change{cert->status, hold ? CertificateStatus::on_hold : CertificateStatus::revoked, now,
+                            request.reason, request.invalidity_date};
+  const AuditEvent audit{request.requester, hold ? "certificate.hold" : "certificate.revoke", certificate_object(*ca, *cert),
+                         json_object({{"reason", to_string(request.reason)}, {"previous_status", to_string(cert->status)}}),
+                         now};
+  return certificates_.change_status(cert->issuer_id, cert->serial, change, audit);
+}
+
+Result<CertificateRecord> CertificateAuthority::release_hold(std::string_view serial, std::optional<std::string_view> ca_name,
+                                                             std::string_view requester) {
+  auto cert = find_certificate(serial, ca_name);
+  if (!cert) return cert;
+  if (cert->status != CertificateStatus::on_hold) {
+    return fail(Errc::conflict, "certificate " + cert->serial + " is not on hold (" + to_string(cert->status) + ")");
+  }
+  auto ca = cas_.find_ca(cert->issuer_id);
+  if (!ca) return std::unexpected(ca.error());
+  const StatusChange change{CertificateStatus::on_hold, CertificateStatus::valid, std::nullopt, std::nullopt, std::nullopt};
+  const AuditEvent audit{std::string(requester), "certificate.release", certificate_object(*ca, *cert), "{}", clock_.now()};
+  return certificates_.change_status(cert->issuer_id, cert->serial, change, audit);
+}
+
+Result<IssuedCertificate> CertificateAuthority::renew(std::string_view serial, std::optional<std::string_view> ca_name,
+                                                      std::string_view csr_text, std::string_view requester) {
+  auto old = find_certificate(serial, ca_name);
+  if (!old) return std::unexpected(old.error());
+  // A revoked or held certificate never renews: renewal must not undo a revocation.
+  if (old->status != CertificateStatus::valid) {
+    return fail(Errc::conflict, "certificate " + old->serial + " is " + to_string(old->status) + " and cannot be renewed");
+  }
+  if (old->not_after <= clock_.now()) return fail(Errc::conflict, "certificate " + old->serial + " has expired; issue anew");
+  auto csr = parse_csr(csr_text);
+  if (!csr) return std::unexpected(csr.error());
+  EVP_PKEY* csr_key = X509_REQ_get0_pubkey(csr->get());
+  if (!csr_key || X509_REQ_verify(csr->get(), csr_key) != 1) {
+    return fail_openssl(Errc::invalid_input, "the CSR's signature does not verify");
+  }
+  auto key_info = describe_key(csr_key);
+  if (!key_info) return std::unexpected(key_info.error());
+  if (auto ok = approve_key(settings_.policy, *key_info); !ok) return std::unexpected(ok.error());
+  auto profile = settings_.profiles.find(old->profile);
+  if (!profile) return std::unexpected(profile.error());
+
+  // The names are the old certificate's, and policy (which may have tightened since) still decides.
+  auto old_cert = parse_certificate(std::string_view(reinterpret_cast<const char*>(old->der.data()), old->der.size()));
+  if (!old_cert) return std::unexpected(old_cert.error());
+  Approved approved;
+  auto names = approve_names(settings_.policy, *profile, old->common_name, subject_alt_names(old_cert->get()));
+  if (!names) return std::unexpected(names.error());
+  approved.names = std::move(*names);
+  const auto old_days = std::chrono::duration_cast<std::chrono::days>(old->not_after - old->not_before).count();
+  approved.validity_days = std::clamp<int>(static_cast<int>(old_days), 1, profile->max_validity_days);
+  auto ca = find_ca(ca_name ? ca_name : std::optional<std::string_view>{});
+  if (!ca_name) {
+    auto issuer = cas_.find_ca(old->issuer_id);
+    if (!issuer) return std::unexpected(issuer.error());
+    ca = find_ca(std::string_view(issuer->name));
+  }
+  if (!ca) return std::unexpected(ca.error());
+  return sign_and_store(*ca, *profile, approved, csr_key, requester, old->serial);
+}
+
+}  // namespace fca
