@@ -1,0 +1,79 @@
+#pragma once
+// SQLite store: WAL, busy_timeout, foreign keys; numbered migrations applied at open.
+// One connection, serialised by a mutex: SQLite has one writer anyway.
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "fca/core/repository.hpp"
+
+struct sqlite3;
+
+namespace fca::db {
+
+struct AuditVerification {
+  bool intact = false;
+  std::int64_t entries = 0;
+  std::optional<std::int64_t> first_bad_sequence;
+  std::string reason;  // why the chain breaks at first_bad_sequence
+};
+
+class Database final : public CaRepository, public CertificateRepository, public AuditLog {
+ public:
+  // Opens (creating when missing) and migrates. A database whose schema is newer than this
+  // build knows is refused with Errc::conflict.
+  static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file);
+  ~Database() override;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  static int latest_schema_version();
+  int schema_version() const { return schema_version_; }
+
+  // Online backup (SQLite backup API) to a new file that opens as a database of its own.
+  Result<void> backup_to(const std::filesystem::path& file);
+  // Recomputes the audit hash chain.
+  Result<AuditVerification> verify_audit();
+  // PRAGMA integrity_check == "ok"
+  Result<bool> integrity_ok();
+
+  // CaRepository
+  Result<std::int64_t> insert_ca(const CaRecord& ca, const AuditEvent& audit) override;
+  Result<void> update_ca(const CaRecord& ca, const AuditEvent& audit) override;
+  Result<std::vector<CaRecord>> list_cas() override;
+  Result<CaRecord> find_ca(std::string_view name) override;
+  Result<CaRecord> find_ca(std::int64_t id) override;
+  Result<CaRecord> default_ca() override;
+  Result<void> set_default_ca(std::int64_t id, const AuditEvent& audit) override;
+
+  // CertificateRepository
+  Result<std::int64_t> insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) override;
+  Result<CertificateRecord> find_certificate(std::int64_t issuer_id, std::string_view serial) override;
+  Result<std::vector<CertificateRecord>> find_by_serial(std::string_view serial) override;
+  Result<std::vector<CertificateRecord>> list_certificates(const CertificateFilter& filter) override;
+  Result<std::int64_t> count_certificates() override;
+  Result<CertificateRecord> change_status(std::int64_t issuer_id, std::string_view serial, const StatusChange& change,
+                                          const AuditEvent& audit) override;
+
+  // AuditLog
+  Result<void> append(const AuditEvent& event) override;
+  Result<std::vector<AuditEntry>> entries(std::int64_t after_sequence = 0, std::size_t limit = 1000) override;
+
+ private:
+  explicit Database(sqlite3* handle);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int schema_version_ = 0;
+  std::mutex mutex_;
+};
+
+// The SQL migrations compiled in, ordered by number (generated from db/migrations/NNN_name.sql).
+struct Migration {
+  int version;
+  const char* name;
+  const char* sql;
+};
+const std::vector<Migration>& embedded_migrations();
+
+}  // namespace fca::db

@@ -1,0 +1,881 @@
+#include "fca/db/database.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <variant>
+
+#include "audit_chain.hpp"
+#include "sqlite.hpp"
+
+namespace fca::db {
+namespace {
+
+using sqlite::Statement;
+using sqlite::storage_error;
+
+// Long enough to ride out another process's write transaction (the CLI next to `serve`),
+// short enough that a stuck writer surfaces as an error rather than a hang.
+constexpr int kBusyTimeoutMs = 5000;
+// Pages copied per backup step; the mutex is released between steps so requests keep flowing.
+constexpr int kBackupPagesPerStep = 1024;
+
+constexpr const char* kCaColumns =
+    "id, name, state, certificate_pem, csr_pem, key_uri, parent_id, chain_pem, is_default, subject, "
+    "not_before, not_after, created_at";
+constexpr const char* kCertificateColumns =
+    "id, issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, not_after, status, "
+    "revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, renewal_of, issued_at";
+constexpr const char* kAuditColumns = "sequence, at, actor, action, object, detail, previous_hash, hash";
+
+std::string sql(std::string_view head, const char* columns, std::string_view tail) {
+  std::string text(head);
+  text += columns;
+  text += tail;
+  return text;
+}
+
+std::int64_t clamp_to_int64(std::size_t value) {
+  constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(value > max ? max : value);
+}
+
+std::optional<std::int64_t> optional_unix(const std::optional<TimePoint>& time) {
+  if (!time) return std::nullopt;
+  return to_unix(*time);
+}
+
+std::optional<TimePoint> optional_time(const std::optional<std::int64_t>& seconds) {
+  if (!seconds) return std::nullopt;
+  return from_unix(*seconds);
+}
+
+const char* to_text(CaState state) { return state == CaState::pending ? "pending" : "active"; }
+
+Result<CaState> parse_ca_state(std::string_view text) {
+  if (text == "active") return CaState::active;
+  if (text == "pending") return CaState::pending;
+  return fail(Errc::storage, "corrupt CA row: unknown state '" + std::string(text) + "'");
+}
+
+Result<RevocationReason> reason_from_code(std::int64_t code) {
+  switch (code) {
+    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 8: case 9: case 10:
+      return static_cast<RevocationReason>(code);
+    default:
+      return fail(Errc::storage, "corrupt certificate row: unknown revocation reason code " + std::to_string(code));
+  }
+}
+
+Result<std::string> encode_sans(const std::vector<std::string>& sans) {
+  try {
+    return nlohmann::json(sans).dump();
+  } catch (const nlohmann::json::exception&) {
+    return fail(Errc::invalid_input, "subject alternative names must be valid UTF-8");
+  }
+}
+
+Result<std::vector<std::string>> decode_sans(const std::string& text) {
+  auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) return fail(Errc::storage, "corrupt certificate row: sans is not a JSON array");
+  std::vector<std::string> sans;
+  sans.reserve(parsed.size());
+  for (const auto& item : parsed) {
+    if (!item.is_string()) return fail(Errc::storage, "corrupt certificate row: sans holds a non-string");
+    sans.push_back(item.get<std::string>());
+  }
+  return sans;
+}
+
+CaRecord read_ca(const Statement& row, CaState state) {
+  CaRecord ca;
+  ca.id = row.column_int(0);
+  ca.name = row.column_text(1);
+  ca.state = state;
+  ca.certificate_pem = row.column_text(3);
+  ca.csr_pem = row.column_text(4);
+  ca.key_uri = row.column_text(5);
+  ca.parent_id = row.column_optional_int(6);
+  ca.chain_pem = row.column_text(7);
+  ca.is_default = row.column_int(8) != 0;
+  ca.subject = row.column_text(9);
+  ca.not_before = from_unix(row.column_int(10));
+  ca.not_after = from_unix(row.column_int(11));
+  ca.created_at = from_unix(row.column_int(12));
+  return ca;
+}
+
+Result<CaRecord> read_ca(const Statement& row) {
+  auto state = parse_ca_state(row.column_text(2));
+  if (!state) return std::unexpected(state.error());
+  return read_ca(row, *state);
+}
+
+Result<CertificateRecord> read_certificate(const Statement& row) {
+  CertificateRecord cert;
+  cert.id = row.column_int(0);
+  cert.issuer_id = row.column_int(1);
+  cert.serial = row.column_text(2);
+  cert.subject = row.column_text(3);
+  cert.common_name = row.column_text(4);
+  auto sans = decode_sans(row.column_text(5));
+  if (!sans) return std::unexpected(sans.error());
+  cert.sans = std::move(*sans);
+  cert.profile = row.column_text(6);
+  cert.key_type = row.column_text(7);
+  cert.not_before = from_unix(row.column_int(8));
+  cert.not_after = from_unix(row.column_int(9));
+  auto status = parse_certificate_status(row.column_text(10));
+  if (!status) return fail(Errc::storage, "corrupt certificate row: " + status.error().message);
+  cert.status = *status;
+  cert.revoked_at = optional_time(row.column_optional_int(11));
+  if (auto code = row.column_optional_int(12)) {
+    auto reason = reason_from_code(*code);
+    if (!reason) return std::unexpected(reason.error());
+    cert.revocation_reason = *reason;
+  }
+  cert.invalidity_date = optional_time(row.column_optional_int(13));
+  cert.der = row.column_blob(14);
+  cert.fingerprint_sha256 = row.column_text(15);
+  cert.requester = row.column_text(16);
+  cert.renewal_of = row.column_optional_text(17);
+  cert.issued_at = from_unix(row.column_int(18));
+  return cert;
+}
+
+AuditEntry read_audit_entry(const Statement& row) {
+  AuditEntry entry;
+  entry.sequence = row.column_int(0);
+  entry.event.at = from_unix(row.column_int(1));
+  entry.event.actor = row.column_text(2);
+  entry.event.action = row.column_text(3);
+  entry.event.object = row.column_text(4);
+  entry.event.detail = row.column_text(5);
+  entry.previous_hash = row.column_text(6);
+  entry.hash = row.column_text(7);
+  return entry;
+}
+
+// "revoked (keyCompromise)", "on-hold (certificateHold)", "valid".
+std::string describe_status(const CertificateRecord& cert) {
+  std::string text = to_string(cert.status);
+  if (cert.status != CertificateStatus::valid && cert.revocation_reason) {
+    text += " (";
+    text += to_string(*cert.revocation_reason);
+    text += ")";
+  }
+  return text;
+}
+
+// Runs a single-row query and maps "no row" to Errc::not_found with `missing`.
+template <class Record, class Reader>
+Result<Record> query_one(Statement& statement, std::string_view what, Reader&& reader, std::string missing) {
+  auto row = statement.step(what);
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return fail(Errc::not_found, std::move(missing));
+  return reader(statement);
+}
+
+template <class Record, class Reader>
+Result<std::vector<Record>> query_all(Statement& statement, std::string_view what, Reader&& reader) {
+  std::vector<Record> records;
+  for (;;) {
+    auto row = statement.step(what);
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return records;
+    auto record = reader(statement);
+    if (!record) return std::unexpected(record.error());
+    records.push_back(std::move(*record));
+  }
+}
+
+}  // namespace
+
+struct Database::Impl {
+  explicit Impl(sqlite3* handle) : connection(handle), statements(handle) {}
+
+  // Declared in this order so cached statements are finalized before the connection closes.
+  sqlite::ConnectionPtr connection;
+  sqlite::StatementCache statements;
+
+  sqlite3* db() const { return connection.get(); }
+
+  Result<Statement> prepare(const std::string& text) { return statements.prepare(text); }
+
+  void rollback() {
+    // Some errors (SQLITE_FULL, SQLITE_IOERR, ...) end the transaction by themselves.
+    if (sqlite3_get_autocommit(db()) == 0) sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+  // BEGIN IMMEDIATE takes the write lock up front, so the reads a change depends on (the last
+  // audit hash, the current status) cannot go stale before the write. Any failure rolls back
+  // everything the body wrote, the audit entry included.
+  template <class Body>
+  auto write_transaction(std::string_view what, Body&& body) -> decltype(body()) {
+    if (auto begun = sqlite::execute_script(db(), "BEGIN IMMEDIATE", what); !begun) {
+      return std::unexpected(begun.error());
+    }
+    try {
+      auto result = body();
+      if (!result) {
+        rollback();
+        return result;
+      }
+      if (auto committed = sqlite::execute_script(db(), "COMMIT", what); !committed) {
+        rollback();
+        return std::unexpected(committed.error());
+      }
+      return result;
+    } catch (...) {
+      rollback();
+      throw;
+    }
+  }
+
+  // A deferred transaction: one consistent snapshot for reads that span several statements.
+  template <class Body>
+  auto read_transaction(std::string_view what, Body&& body) -> decltype(body()) {
+    if (auto begun = sqlite::execute_script(db(), "BEGIN", what); !begun) return std::unexpected(begun.error());
+    try {
+      auto result = body();
+      rollback();  // nothing was written; ending the read is all that is left
+      return result;
+    } catch (...) {
+      rollback();
+      throw;
+    }
+  }
+
+  // ---- audit ----
+
+  Result<void> append_audit(const AuditEvent& event) {
+    auto last = prepare("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1");
+    if (!last) return std::unexpected(last.error());
+    auto has_last = last->step("reading the last audit entry");
+    if (!has_last) return std::unexpected(has_last.error());
+    const std::int64_t sequence = *has_last ? last->column_int(0) + 1 : 1;
+    const std::string previous_hash = *has_last ? last->column_text(1) : std::string();
+
+    auto hash = audit_entry_hash(sequence, event, previous_hash);
+    if (!hash) return std::unexpected(hash.error());
+    auto insert = prepare(
+        "INSERT INTO audit_log (sequence, at, actor, action, object, detail, previous_hash, hash) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!insert) return std::unexpected(insert.error());
+    insert->bind(1, sequence)
+        .bind(2, to_unix(event.at))
+        .bind(3, std::string_view(event.actor))
+        .bind(4, std::string_view(event.action))
+        .bind(5, std::string_view(event.object))
+        .bind(6, std::string_view(event.detail))
+        .bind(7, std::string_view(previous_hash))
+        .bind(8, std::string_view(*hash));
+    return insert->run("writing the audit entry");
+  }
+
+  // ---- CAs ----
+
+  Result<CaRecord> find_ca_by_id(std::int64_t id) {
+    auto select = prepare(sql("SELECT ", kCaColumns, " FROM cas WHERE id = ?1"));
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, id);
+    return query_one<CaRecord>(*select, "looking up a CA", [](const Statement& row) { return read_ca(row); },
+                               "no CA with id " + std::to_string(id));
+  }
+
+  // The id of the CA using `name`, if any.
+  Result<std::optional<std::int64_t>> ca_id_named(std::string_view name) {
+    auto select = prepare("SELECT id FROM cas WHERE name = ?1");
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, name);
+    auto row = select->step("looking up a CA name");
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(select->column_int(0));
+  }
+
+  Result<void> clear_default_except(std::int64_t keep_id) {
+    auto clear = prepare("UPDATE cas SET is_default = 0 WHERE is_default = 1 AND id <> ?1");
+    if (!clear) return std::unexpected(clear.error());
+    clear->bind(1, keep_id);
+    return clear->run("clearing the default CA");
+  }
+
+  Result<void> check_parent(const CaRecord& ca) {
+    if (!ca.parent_id) return {};
+    if (ca.id != 0 && *ca.parent_id == ca.id) {
+      return fail(Errc::invalid_input, "CA '" + ca.name + "' cannot be its own parent");
+    }
+    auto parent = find_ca_by_id(*ca.parent_id);
+    if (!parent) {
+      if (parent.error().code == Errc::not_found) {
+        return fail(Errc::not_found, "parent CA id " + std::to_string(*ca.parent_id) + " of '" + ca.name +
+                                         "' does not exist");
+      }
+      return std::unexpected(parent.error());
+    }
+    return {};
+  }
+
+  // Binds every CaRecord column but id as ?1..?12, in kCaColumns order.
+  static void bind_ca_fields(Statement& statement, const CaRecord& ca) {
+    statement.bind(1, std::string_view(ca.name))
+        .bind(2, std::string_view(to_text(ca.state)))
+        .bind(3, std::string_view(ca.certificate_pem))
+        .bind(4, std::string_view(ca.csr_pem))
+        .bind(5, std::string_view(ca.key_uri))
+        .bind(6, ca.parent_id)
+        .bind(7, std::string_view(ca.chain_pem))
+        .bind(8, std::int64_t{ca.is_default ? 1 : 0})
+        .bind(9, std::string_view(ca.subject))
+        .bind(10, to_unix(ca.not_before))
+        .bind(11, to_unix(ca.not_after))
+        .bind(12, to_unix(ca.created_at));
+  }
+
+  Result<std::int64_t> insert_ca(const CaRecord& ca, const AuditEvent& audit) {
+    return write_transaction("inserting a CA", [&]() -> Result<std::int64_t> {
+      auto existing = ca_id_named(ca.name);
+      if (!existing) return std::unexpected(existing.error());
+      if (*existing) return fail(Errc::conflict, "a CA named '" + ca.name + "' exists already");
+      if (auto parent = check_parent(ca); !parent) return std::unexpected(parent.error());
+      if (ca.is_default) {
+        if (auto cleared = clear_default_except(0); !cleared) return std::unexpected(cleared.error());
+      }
+      auto insert = prepare(
+          "INSERT INTO cas (name, state, certificate_pem, csr_pem, key_uri, parent_id, chain_pem, is_default, "
+          "subject, not_before, not_after, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+      if (!insert) return std::unexpected(insert.error());
+      bind_ca_fields(*insert, ca);
+      if (auto inserted = insert->run("inserting CA '" + ca.name + "'"); !inserted) {
+        return std::unexpected(inserted.error());
+      }
+      const std::int64_t id = sqlite3_last_insert_rowid(db());
+      if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
+      return id;
+    });
+  }
+
+  Result<void> update_ca(const CaRecord& ca, const AuditEvent& audit) {
+    return write_transaction("updating a CA", [&]() -> Result<void> {
+      auto current = find_ca_by_id(ca.id);
+      if (!current) return std::unexpected(current.error());
+      auto named = ca_id_named(ca.name);
+      if (!named) return std::unexpected(named.error());
+      if (*named && **named != ca.id) return fail(Errc::conflict, "a CA named '" + ca.name + "' exists already");
+      if (auto parent = check_parent(ca); !parent) return std::unexpected(parent.error());
+      if (ca.is_default) {
+        if (auto cleared = clear_default_except(ca.id); !cleared) return std::unexpected(cleared.error());
+      }
+      auto update = prepare(
+          "UPDATE cas SET name = ?1, state = ?2, certificate_pem = ?3, csr_pem = ?4, key_uri = ?5, parent_id = ?6, "
+          "chain_pem = ?7, is_default = ?8, subject = ?9, not_before = ?10, not_after = ?11, created_at = ?12 "
+          "WHERE id = ?13");
+      if (!update) return std::unexpected(update.error());
+      bind_ca_fields(*update, ca);
+      update->bind(13, ca.id);
+      if (auto updated = update->run("updating CA '" + ca.name + "'"); !updated) return updated;
+      return append_audit(audit);
+    });
+  }
+
+  Result<void> set_default_ca(std::int64_t id, const AuditEvent& audit) {
+    return write_transaction("setting the default CA", [&]() -> Result<void> {
+      if (auto ca = find_ca_by_id(id); !ca) return std::unexpected(ca.error());
+      // Two statements, not one: the partial unique index is checked row by row, so setting
+      // the new default before the old one is cleared would trip it.
+      if (auto cleared = clear_default_except(id); !cleared) return cleared;
+      auto set = prepare("UPDATE cas SET is_default = 1 WHERE id = ?1");
+      if (!set) return std::unexpected(set.error());
+      set->bind(1, id);
+      if (auto updated = set->run("setting the default CA"); !updated) return updated;
+      return append_audit(audit);
+    });
+  }
+
+  // ---- certificates ----
+
+  Result<CertificateRecord> find_certificate(std::int64_t issuer_id, std::string_view serial) {
+    auto select = prepare(sql("SELECT ", kCertificateColumns, " FROM certificates WHERE issuer_id = ?1 AND serial = ?2"));
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, issuer_id).bind(2, serial);
+    return query_one<CertificateRecord>(*select, "looking up a certificate", read_certificate,
+                                        "no certificate with serial " + std::string(serial) + " issued by CA id " +
+                                            std::to_string(issuer_id));
+  }
+
+  Result<std::int64_t> insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) {
+    auto sans = encode_sans(cert.sans);
+    if (!sans) return std::unexpected(sans.error());
+    return write_transaction("inserting a certificate", [&]() -> Result<std::int64_t> {
+      auto insert = prepare(
+          "INSERT INTO certificates (issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, "
+          "not_after, status, revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, "
+          "renewal_of, issued_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+      if (!insert) return std::unexpected(insert.error());
+      std::optional<std::int64_t> reason_code;
+      if (cert.revocation_reason) reason_code = static_cast<std::int64_t>(*cert.revocation_reason);
+      insert->bind(1, cert.issuer_id)
+          .bind(2, std::string_view(cert.serial))
+          .bind(3, std::string_view(cert.subject))
+          .bind(4, std::string_view(cert.common_name))
+          .bind(5, std::string_view(*sans))
+          .bind(6, std::string_view(cert.profile))
+          .bind(7, std::string_view(cert.key_type))
+          .bind(8, to_unix(cert.not_before))
+          .bind(9, to_unix(cert.not_after))
+          .bind(10, std::string_view(to_string(cert.status)))
+          .bind(11, optional_unix(cert.revoked_at))
+          .bind(12, reason_code)
+          .bind(13, optional_unix(cert.invalidity_date))
+          .bind(14, std::span<const std::uint8_t>(cert.der))
+          .bind(15, std::string_view(cert.fingerprint_sha256))
+          .bind(16, std::string_view(cert.requester))
+          .bind(17, cert.renewal_of)
+          .bind(18, to_unix(cert.issued_at));
+      if (auto inserted = insert->run("inserting certificate " + cert.serial); !inserted) {
+        switch (insert->extended_error_code()) {
+          case SQLITE_CONSTRAINT_UNIQUE:
+          case SQLITE_CONSTRAINT_PRIMARYKEY:
+            return fail(Errc::conflict, "serial " + cert.serial + " exists already for CA id " +
+                                            std::to_string(cert.issuer_id));
+          case SQLITE_CONSTRAINT_FOREIGNKEY:
+            return fail(Errc::not_found, "issuing CA id " + std::to_string(cert.issuer_id) + " does not exist");
+          default:
+            return std::unexpected(inserted.error());
+        }
+      }
+      const std::int64_t id = sqlite3_last_insert_rowid(db());
+      if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
+      return id;
+    });
+  }
+
+  Result<CertificateRecord> change_status(std::int64_t issuer_id, std::string_view serial, const StatusChange& change,
+                                          const AuditEvent& audit) {
+    const bool clears = change.next == CertificateStatus::valid;
+    if (!clears && !change.revoked_at) {
+      return fail(Errc::invalid_input, std::string("changing certificate ") + std::string(serial) + " to " +
+                                           to_string(change.next) + " needs a revocation time");
+    }
+    return write_transaction("changing a certificate's status", [&]() -> Result<CertificateRecord> {
+      auto current = find_certificate(issuer_id, serial);
+      if (!current) return current;
+      if (current->status != change.expected) {
+        std::string message = "certificate " + current->serial + " is ";
+        if (current->status == change.next) message += "already ";
+        message += describe_status(*current);
+        if (current->status != change.next) message += std::string(", not ") + to_string(change.expected);
+        return fail(Errc::conflict, std::move(message));
+      }
+      std::optional<std::int64_t> reason_code;
+      if (!clears && change.reason) reason_code = static_cast<std::int64_t>(*change.reason);
+      auto update = prepare(
+          "UPDATE certificates SET status = ?1, revoked_at = ?2, revocation_reason = ?3, invalidity_date = ?4 "
+          "WHERE id = ?5 AND status = ?6");
+      if (!update) return std::unexpected(update.error());
+      update->bind(1, std::string_view(to_string(change.next)))
+          .bind(2, clears ? std::nullopt : optional_unix(change.revoked_at))
+          .bind(3, reason_code)
+          .bind(4, clears ? std::nullopt : optional_unix(change.invalidity_date))
+          .bind(5, current->id)
+          .bind(6, std::string_view(to_string(change.expected)));
+      if (auto updated = update->run("updating certificate " + current->serial); !updated) {
+        return std::unexpected(updated.error());
+      }
+      if (sqlite3_changes(db()) != 1) {
+        // Unreachable under BEGIN IMMEDIATE; kept so a broken assumption fails loudly, not silently.
+        return fail(Errc::internal, "certificate " + current->serial + " changed while being updated");
+      }
+      if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
+      return find_certificate(issuer_id, current->serial);
+    });
+  }
+
+  Result<std::vector<CertificateRecord>> list_certificates(const CertificateFilter& filter) {
+    // Only fixed SQL fragments are joined here; every value is bound below.
+    using Value = std::variant<std::int64_t, std::string>;
+    std::string text = sql("SELECT ", kCertificateColumns, " FROM certificates WHERE 1 = 1");
+    std::vector<Value> values;
+    auto where = [&](const char* clause, Value value) {
+      values.push_back(std::move(value));
+      text += " AND ";
+      text += clause;
+      text += " ?" + std::to_string(values.size());
+    };
+    if (filter.issuer_id) where("issuer_id =", *filter.issuer_id);
+    if (filter.status) where("status =", std::string(to_string(*filter.status)));
+    if (filter.expiring_before) where("not_after <", to_unix(*filter.expiring_before));
+    if (filter.not_expired_at) where("not_after >=", to_unix(*filter.not_expired_at));
+    if (filter.profile) where("profile =", *filter.profile);
+    if (filter.common_name) where("common_name =", *filter.common_name);
+    values.push_back(clamp_to_int64(filter.limit));
+    text += " ORDER BY id LIMIT ?" + std::to_string(values.size());
+    values.push_back(clamp_to_int64(filter.offset));
+    text += " OFFSET ?" + std::to_string(values.size());
+
+    auto select = prepare(text);
+    if (!select) return std::unexpected(select.error());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const int index = static_cast<int>(i + 1);
+      if (const auto* number = std::get_if<std::int64_t>(&values[i])) {
+        select->bind(index, *number);
+      } else {
+        select->bind(index, std::string_view(std::get<std::string>(values[i])));
+      }
+    }
+    return query_all<CertificateRecord>(*select, "listing certificates", read_certificate);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+Result<int> read_user_version(sqlite3* connection) {
+  sqlite3_stmt* raw = nullptr;
+  const int prepared = sqlite3_prepare_v2(connection, "PRAGMA user_version", -1, &raw, nullptr);
+  sqlite::StatementPtr statement(raw);
+  if (prepared != SQLITE_OK || sqlite3_step(raw) != SQLITE_ROW) {
+    return storage_error(connection, "reading the schema version");
+  }
+  return sqlite3_column_int(raw, 0);
+}
+
+// Runs a pragma that answers with one text value ("wal", "1") and returns that value.
+Result<std::string> pragma_value(sqlite3* connection, const char* pragma) {
+  sqlite3_stmt* raw = nullptr;
+  const int prepared = sqlite3_prepare_v2(connection, pragma, -1, &raw, nullptr);
+  sqlite::StatementPtr statement(raw);
+  if (prepared != SQLITE_OK) return storage_error(connection, pragma);
+  const int rc = sqlite3_step(raw);
+  if (rc != SQLITE_ROW) return storage_error(connection, pragma);
+  const auto* text = sqlite3_column_text(raw, 0);
+  return std::string(text ? reinterpret_cast<const char*>(text) : "");
+}
+
+Result<void> configure_connection(sqlite3* connection, const std::string& file) {
+  auto journal_mode = pragma_value(connection, "PRAGMA journal_mode = WAL");
+  if (!journal_mode) return std::unexpected(journal_mode.error());
+  // An in-memory database (tests) answers "memory"; a file that will not go to WAL would lose
+  // the one-writer-many-readers behaviour the servers rely on.
+  if (*journal_mode != "wal" && !(file == ":memory:" && *journal_mode == "memory")) {
+    return fail(Errc::storage, "database " + file + " cannot use WAL journaling (journal_mode is " + *journal_mode + ")");
+  }
+  // FULL: the WAL is fsynced at every commit, so a certificate handed out survives a power cut,
+  // not only a process kill (NORMAL would already survive SIGKILL, but not the power cut).
+  if (auto synced = sqlite::execute_script(connection, "PRAGMA synchronous = FULL", "setting synchronous"); !synced) {
+    return synced;
+  }
+  if (auto keys = sqlite::execute_script(connection, "PRAGMA foreign_keys = ON", "enabling foreign keys"); !keys) {
+    return keys;
+  }
+  auto foreign_keys = pragma_value(connection, "PRAGMA foreign_keys");
+  if (!foreign_keys) return std::unexpected(foreign_keys.error());
+  if (*foreign_keys != "1") return fail(Errc::storage, "this SQLite build cannot enforce foreign keys");
+  return {};
+}
+
+Result<void> check_migrations_are_contiguous() {
+  int expected = 1;
+  for (const auto& migration : embedded_migrations()) {
+    if (migration.version != expected) {
+      return fail(Errc::internal, std::string("embedded migration ") + migration.name + " should be number " +
+                                      std::to_string(expected));
+    }
+    ++expected;
+  }
+  return {};
+}
+
+Result<int> migrate(sqlite3* connection, const std::string& file) {
+  if (auto ordered = check_migrations_are_contiguous(); !ordered) return std::unexpected(ordered.error());
+  auto found = read_user_version(connection);
+  if (!found) return std::unexpected(found.error());
+  int version = *found;
+  for (const auto& migration : embedded_migrations()) {
+    // Reopening an up-to-date database takes no write lock at all.
+    if (version >= migration.version) continue;
+    const std::string what = "applying migration " + std::string(migration.name) + " to " + file;
+    if (auto begun = sqlite::execute_script(connection, "BEGIN IMMEDIATE", what); !begun) {
+      return std::unexpected(begun.error());
+    }
+    auto applied = [&]() -> Result<bool> {
+      // Read again under the write lock: another process may have migrated since we looked.
+      auto current = read_user_version(connection);
+      if (!current) return std::unexpected(current.error());
+      version = *current;
+      if (version >= migration.version) return false;
+      if (auto ran = sqlite::execute_script(connection, migration.sql, what); !ran) return std::unexpected(ran.error());
+      // PRAGMA takes no bound parameters; the value is our own integer, never outside input.
+      const std::string set_version = "PRAGMA user_version = " + std::to_string(migration.version);
+      if (auto set = sqlite::execute_script(connection, set_version.c_str(), what); !set) {
+        return std::unexpected(set.error());
+      }
+      return true;
+    }();
+    if (!applied) {
+      if (sqlite3_get_autocommit(connection) == 0) sqlite3_exec(connection, "ROLLBACK", nullptr, nullptr, nullptr);
+      return std::unexpected(applied.error());
+    }
+    if (auto committed = sqlite::execute_script(connection, "COMMIT", what); !committed) {
+      if (sqlite3_get_autocommit(connection) == 0) sqlite3_exec(connection, "ROLLBACK", nullptr, nullptr, nullptr);
+      return std::unexpected(committed.error());
+    }
+    if (*applied) version = migration.version;
+  }
+  return version;
+}
+
+std::unexpected<Error> newer_schema_error(int found) {
+  return fail(Errc::conflict, "database schema version " + std::to_string(found) +
+                                  " is newer than this build supports (" +
+                                  std::to_string(Database::latest_schema_version()) + "); upgrade facility-ca");
+}
+
+void remove_database_files(const std::filesystem::path& file) {
+  std::error_code ignored;
+  for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+    std::filesystem::remove(file.string() + suffix, ignored);
+  }
+}
+
+}  // namespace
+
+Database::Database(sqlite3* handle) : impl_(std::make_unique<Impl>(handle)) {}
+Database::~Database() = default;
+
+int Database::latest_schema_version() {
+  const auto& migrations = embedded_migrations();
+  return migrations.empty() ? 0 : migrations.back().version;
+}
+
+Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  auto connection = sqlite::open_connection(name, /*create=*/true);
+  if (!connection) return std::unexpected(connection.error());
+  sqlite3* raw = connection->get();
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+
+  // Checked before anything writes to the file: a newer database is left exactly as it was.
+  auto found = read_user_version(raw);
+  if (!found) return fail(Errc::storage, name + " is not a usable SQLite database: " + found.error().message);
+  if (*found > latest_schema_version()) return newer_schema_error(*found);
+
+  if (auto configured = configure_connection(raw, name); !configured) return std::unexpected(configured.error());
+  auto version = migrate(raw, name);
+  if (!version) return std::unexpected(version.error());
+  if (*version > latest_schema_version()) return newer_schema_error(*version);
+
+  std::unique_ptr<Database> database(new Database(connection->release()));
+  database->schema_version_ = *version;
+  return database;
+}
+
+Result<void> Database::backup_to(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  // O_EXCL makes "refuse an existing target" atomic; SQLite accepts the empty file as a new database.
+  const int descriptor = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (descriptor < 0) {
+    const int error = errno;
+    if (error == EEXIST) return fail(Errc::conflict, "backup target " + name + " exists already; choose a new file");
+    return fail(Errc::storage, "cannot create backup file " + name + ": " + std::strerror(error));
+  }
+  ::close(descriptor);
+
+  auto copied = [&]() -> Result<void> {
+    auto target = sqlite::open_connection(name, /*create=*/false);
+    if (!target) return std::unexpected(target.error());
+    if (auto synced = sqlite::execute_script(target->get(), "PRAGMA synchronous = FULL", "backup"); !synced) {
+      return synced;
+    }
+    sqlite::BackupPtr backup;
+    {
+      std::lock_guard lock(mutex_);
+      backup.reset(sqlite3_backup_init(target->get(), "main", impl_->db(), "main"));
+    }
+    if (!backup) return storage_error(target->get(), "starting the backup to " + name);
+    int rc = SQLITE_OK;
+    while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+      if (rc != SQLITE_OK) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      // Changes made through this connection between steps are carried into the copy by SQLite.
+      std::lock_guard lock(mutex_);
+      rc = sqlite3_backup_step(backup.get(), kBackupPagesPerStep);
+    }
+    // Finishing touches the source connection too, so it happens under the mutex.
+    std::lock_guard lock(mutex_);
+    const int finished = sqlite3_backup_finish(backup.release());
+    if (rc != SQLITE_DONE) return fail(Errc::storage, "backup to " + name + " failed: " + sqlite3_errstr(rc));
+    if (finished != SQLITE_OK) return storage_error(target->get(), "finishing the backup to " + name);
+    return {};
+  }();
+  if (!copied) remove_database_files(file);
+  return copied;
+}
+
+Result<AuditVerification> Database::verify_audit() {
+  std::lock_guard lock(mutex_);
+  return impl_->read_transaction("verifying the audit log", [&]() -> Result<AuditVerification> {
+    auto select = impl_->prepare(sql("SELECT ", kAuditColumns, " FROM audit_log ORDER BY sequence"));
+    if (!select) return std::unexpected(select.error());
+    AuditVerification verification;
+    std::int64_t previous_sequence = 0;
+    std::string previous_hash;
+    auto report = [&](std::int64_t sequence, std::string reason) {
+      if (verification.first_bad_sequence) return;
+      verification.first_bad_sequence = sequence;
+      verification.reason = std::move(reason);
+    };
+    for (;;) {
+      auto row = select->step("reading the audit log");
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      ++verification.entries;
+      if (verification.first_bad_sequence) continue;  // only the first break is reported; keep counting
+      const AuditEntry entry = read_audit_entry(*select);
+      if (entry.sequence != previous_sequence + 1) {
+        report(entry.sequence, "gap: entry " + std::to_string(entry.sequence) + " follows " +
+                                   (previous_sequence == 0 ? std::string("the start of the log")
+                                                           : "entry " + std::to_string(previous_sequence)) +
+                                   " (entries missing)");
+      } else if (entry.previous_hash != previous_hash) {
+        report(entry.sequence, "previous link mismatch: previous_hash does not match the hash of " +
+                                   (previous_sequence == 0 ? std::string("the start of the log (empty)")
+                                                           : "entry " + std::to_string(previous_sequence)));
+      } else {
+        auto expected = audit_entry_hash(entry.sequence, entry.event, entry.previous_hash);
+        if (!expected) return std::unexpected(expected.error());
+        if (*expected != entry.hash) {
+          report(entry.sequence, "hash mismatch: the entry's fields were altered after it was written");
+        }
+      }
+      previous_sequence = entry.sequence;
+      previous_hash = entry.hash;
+    }
+    verification.intact = !verification.first_bad_sequence;
+    return verification;
+  });
+}
+
+Result<bool> Database::integrity_ok() {
+  std::lock_guard lock(mutex_);
+  auto check = impl_->prepare("PRAGMA integrity_check");
+  if (!check) return std::unexpected(check.error());
+  auto first = check->step("checking database integrity");
+  if (!first) return std::unexpected(first.error());
+  if (!*first || check->column_text(0) != "ok") return false;
+  auto more = check->step("checking database integrity");
+  if (!more) return std::unexpected(more.error());
+  return !*more;
+}
+
+// ---- CaRepository ----
+
+Result<std::int64_t> Database::insert_ca(const CaRecord& ca, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->insert_ca(ca, audit);
+}
+
+Result<void> Database::update_ca(const CaRecord& ca, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->update_ca(ca, audit);
+}
+
+Result<std::vector<CaRecord>> Database::list_cas() {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kCaColumns, " FROM cas ORDER BY id"));
+  if (!select) return std::unexpected(select.error());
+  return query_all<CaRecord>(*select, "listing CAs", [](const Statement& row) { return read_ca(row); });
+}
+
+Result<CaRecord> Database::find_ca(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kCaColumns, " FROM cas WHERE name = ?1"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, name);
+  return query_one<CaRecord>(*select, "looking up a CA", [](const Statement& row) { return read_ca(row); },
+                             "no CA named '" + std::string(name) + "'");
+}
+
+Result<CaRecord> Database::find_ca(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  return impl_->find_ca_by_id(id);
+}
+
+Result<CaRecord> Database::default_ca() {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kCaColumns, " FROM cas WHERE is_default = 1"));
+  if (!select) return std::unexpected(select.error());
+  return query_one<CaRecord>(*select, "looking up the default CA", [](const Statement& row) { return read_ca(row); },
+                             "no default CA is set");
+}
+
+Result<void> Database::set_default_ca(std::int64_t id, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->set_default_ca(id, audit);
+}
+
+// ---- CertificateRepository ----
+
+Result<std::int64_t> Database::insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->insert_certificate(cert, audit);
+}
+
+Result<CertificateRecord> Database::find_certificate(std::int64_t issuer_id, std::string_view serial) {
+  std::lock_guard lock(mutex_);
+  return impl_->find_certificate(issuer_id, serial);
+}
+
+Result<std::vector<CertificateRecord>> Database::find_by_serial(std::string_view serial) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?1 ORDER BY id"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, serial);
+  return query_all<CertificateRecord>(*select, "looking up a serial", read_certificate);
+}
+
+Result<std::vector<CertificateRecord>> Database::list_certificates(const CertificateFilter& filter) {
+  std::lock_guard lock(mutex_);
+  return impl_->list_certificates(filter);
+}
+
+Result<std::int64_t> Database::count_certificates() {
+  std::lock_guard lock(mutex_);
+  auto count = impl_->prepare("SELECT count(*) FROM certificates");
+  if (!count) return std::unexpected(count.error());
+  auto row = count->step("counting certificates");
+  if (!row) return std::unexpected(row.error());
+  return *row ? count->column_int(0) : 0;
+}
+
+Result<CertificateRecord> Database::change_status(std::int64_t issuer_id, std::string_view serial,
+                                                  const StatusChange& change, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->change_status(issuer_id, serial, change, audit);
+}
+
+// ---- AuditLog ----
+
+Result<void> Database::append(const AuditEvent& event) {
+  std::lock_guard lock(mutex_);
+  return impl_->write_transaction("appending to the audit log", [&] { return impl_->append_audit(event); });
+}
+
+Result<std::vector<AuditEntry>> Database::entries(std::int64_t after_sequence, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kAuditColumns, " FROM audit_log WHERE sequence > ?1 ORDER BY sequence LIMIT ?2"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, after_sequence).bind(2, clamp_to_int64(limit));
+  return query_all<AuditEntry>(*select, "reading the audit log",
+                               [](const Statement& row) -> Result<AuditEntry> { return read_audit_entry(row); });
+}
+
+}  // namespace fca::db
