@@ -1,4 +1,6 @@
 # Writes OUTPUT: a C++ file defining fca::db::embedded_migrations() from the NNN_name.sql INPUTS.
+# INPUTS is '|'-separated (see db/CMakeLists.txt).
+string(REPLACE "|" ";" INPUTS "${INPUTS}")
 set(body "#include \"fca/db/database.hpp\"\nnamespace fca::db {\nconst std::vector<Migration>& embedded_migrations() {\n  static const std::vector<Migration> all = {\n")
 foreach(file IN LISTS INPUTS)
   get_filename_component(name ${file} NAME_WE)

@@ -33,6 +33,22 @@ constexpr const char* kCertificateColumns =
     "id, issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, not_after, status, "
     "revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, renewal_of, issued_at";
 constexpr const char* kAuditColumns = "sequence, at, actor, action, object, detail, previous_hash, hash";
+constexpr const char* kCrlColumns = "issuer_id, number, this_update, next_update, entries, der";
+constexpr const char* kOcspSignerColumns = "issuer_id, serial, key_uri, certificate_pem, not_after";
+
+// CRL entries. Only the columns a CRL needs, never the DER. "status <> 'valid'" must appear word for
+// word: it is what lets SQLite use the partial covering index certificates_revoked (migration 002),
+// whose column order (issuer_id, serial, ...) also gives ORDER BY serial without a sort step.
+constexpr const char* kRevokedEntriesQuery =
+    "SELECT serial, status, revoked_at, revocation_reason, invalidity_date FROM certificates "
+    "WHERE issuer_id = ?1 AND status <> 'valid' ORDER BY serial";
+constexpr const char* kRevokedEntriesNotExpiredQuery =
+    "SELECT serial, status, revoked_at, revocation_reason, invalidity_date FROM certificates "
+    "WHERE issuer_id = ?1 AND status <> 'valid' AND not_after >= ?2 ORDER BY serial";
+
+const char* revoked_entries_query(bool not_expired_filter) {
+  return not_expired_filter ? kRevokedEntriesNotExpiredQuery : kRevokedEntriesQuery;
+}
 
 std::string sql(std::string_view head, const char* columns, std::string_view tail) {
   std::string text(head);
@@ -160,6 +176,53 @@ AuditEntry read_audit_entry(const Statement& row) {
   entry.previous_hash = row.column_text(6);
   entry.hash = row.column_text(7);
   return entry;
+}
+
+// One row of kRevokedEntriesQuery.
+Result<RevokedEntry> read_revoked_entry(const Statement& row) {
+  RevokedEntry entry;
+  entry.serial = row.column_text(0);
+  const std::string status = row.column_text(1);
+  const auto revoked_at = row.column_optional_int(2);
+  if (!revoked_at) {
+    return fail(Errc::storage, "corrupt certificate row: " + entry.serial + " is " + status + " but has no revocation time");
+  }
+  entry.revoked_at = from_unix(*revoked_at);
+  if (status == "on-hold") {
+    // A held certificate goes on the CRL as certificateHold, whatever else the row says.
+    entry.reason = RevocationReason::certificate_hold;
+  } else if (status == "revoked") {
+    if (auto code = row.column_optional_int(3)) {
+      auto reason = reason_from_code(*code);
+      if (!reason) return std::unexpected(reason.error());
+      entry.reason = *reason;
+    }
+  } else {
+    return fail(Errc::storage, "corrupt certificate row: " + entry.serial + " has unexpected status '" + status + "'");
+  }
+  entry.invalidity_date = optional_time(row.column_optional_int(4));
+  return entry;
+}
+
+CrlRecord read_crl(const Statement& row) {
+  CrlRecord crl;
+  crl.issuer_id = row.column_int(0);
+  crl.number = row.column_int(1);
+  crl.this_update = from_unix(row.column_int(2));
+  crl.next_update = from_unix(row.column_int(3));
+  crl.entries = row.column_int(4);
+  crl.der = row.column_blob(5);
+  return crl;
+}
+
+OcspSignerRecord read_ocsp_signer(const Statement& row) {
+  OcspSignerRecord signer;
+  signer.issuer_id = row.column_int(0);
+  signer.serial = row.column_text(1);
+  signer.key_uri = row.column_text(2);
+  signer.certificate_pem = row.column_text(3);
+  signer.not_after = from_unix(row.column_int(4));
+  return signer;
 }
 
 // "revoked (keyCompromise)", "on-hold (certificateHold)", "valid".
@@ -533,6 +596,95 @@ struct Database::Impl {
     }
     return query_all<CertificateRecord>(*select, "listing certificates", read_certificate);
   }
+
+  // ---- CRLs ----
+
+  Result<std::vector<RevokedEntry>> revoked_entries(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at) {
+    auto select = prepare(revoked_entries_query(not_expired_at.has_value()));
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, issuer_id);
+    if (not_expired_at) select->bind(2, to_unix(*not_expired_at));
+    return query_all<RevokedEntry>(*select, "reading the revoked certificates of CA id " + std::to_string(issuer_id),
+                                   read_revoked_entry);
+  }
+
+  Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) {
+    const std::string issuer = "CA id " + std::to_string(crl.issuer_id);
+    if (crl.number < 0) {
+      return fail(Errc::invalid_input, "CRL number " + std::to_string(crl.number) + " of " + issuer + " is negative");
+    }
+    return write_transaction("storing a CRL", [&]() -> Result<void> {
+      // Read under the write lock (BEGIN IMMEDIATE), so two publishers cannot both pass the check.
+      auto highest = prepare("SELECT max(number) FROM crls WHERE issuer_id = ?1");
+      if (!highest) return std::unexpected(highest.error());
+      highest->bind(1, crl.issuer_id);
+      auto row = highest->step("reading the latest CRL number");
+      if (!row) return std::unexpected(row.error());
+      if (const auto latest = *row ? highest->column_optional_int(0) : std::nullopt; latest && crl.number <= *latest) {
+        return fail(Errc::conflict, "CRL number " + std::to_string(crl.number) + " of " + issuer +
+                                        " is not above the latest stored number " + std::to_string(*latest));
+      }
+
+      auto insert = prepare(
+          "INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der, created_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+      if (!insert) return std::unexpected(insert.error());
+      insert->bind(1, crl.issuer_id)
+          .bind(2, crl.number)
+          .bind(3, to_unix(crl.this_update))
+          .bind(4, to_unix(crl.next_update))
+          .bind(5, crl.entries)
+          .bind(6, std::span<const std::uint8_t>(crl.der))
+          .bind(7, to_unix(audit.at));
+      if (auto inserted = insert->run("storing CRL " + std::to_string(crl.number) + " of " + issuer); !inserted) {
+        switch (insert->extended_error_code()) {
+          case SQLITE_CONSTRAINT_FOREIGNKEY:
+            return fail(Errc::not_found, "issuing " + issuer + " does not exist");
+          case SQLITE_CONSTRAINT_PRIMARYKEY:
+          case SQLITE_CONSTRAINT_UNIQUE:
+            return fail(Errc::conflict, "CRL number " + std::to_string(crl.number) + " of " + issuer + " exists already");
+          default:
+            return std::unexpected(inserted.error());
+        }
+      }
+
+      // Everything at or below the (kept+1)-th newest number goes; with fewer rows the subquery is
+      // NULL and nothing is deleted. Both sides are served by the (issuer_id, number) primary key.
+      auto prune = prepare(
+          "DELETE FROM crls WHERE issuer_id = ?1 AND number <= "
+          "(SELECT number FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1 OFFSET ?2)");
+      if (!prune) return std::unexpected(prune.error());
+      prune->bind(1, crl.issuer_id).bind(2, Database::kCrlsKeptPerIssuer);
+      if (auto pruned = prune->run("pruning old CRLs of " + issuer); !pruned) return pruned;
+
+      return append_audit(audit);
+    });
+  }
+
+  // ---- OCSP signers ----
+
+  Result<void> store_ocsp_signer(const OcspSignerRecord& signer, const AuditEvent& audit) {
+    const std::string issuer = "CA id " + std::to_string(signer.issuer_id);
+    return write_transaction("storing an OCSP signer", [&]() -> Result<void> {
+      auto insert = prepare(
+          "INSERT INTO ocsp_signers (issuer_id, serial, key_uri, certificate_pem, not_after, created_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+      if (!insert) return std::unexpected(insert.error());
+      insert->bind(1, signer.issuer_id)
+          .bind(2, std::string_view(signer.serial))
+          .bind(3, std::string_view(signer.key_uri))
+          .bind(4, std::string_view(signer.certificate_pem))
+          .bind(5, to_unix(signer.not_after))
+          .bind(6, to_unix(audit.at));
+      if (auto inserted = insert->run("storing OCSP signer " + signer.serial + " of " + issuer); !inserted) {
+        if (insert->extended_error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+          return fail(Errc::not_found, "issuing " + issuer + " does not exist");
+        }
+        return inserted;
+      }
+      return append_audit(audit);
+    });
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -876,6 +1028,59 @@ Result<std::vector<AuditEntry>> Database::entries(std::int64_t after_sequence, s
   select->bind(1, after_sequence).bind(2, clamp_to_int64(limit));
   return query_all<AuditEntry>(*select, "reading the audit log",
                                [](const Statement& row) -> Result<AuditEntry> { return read_audit_entry(row); });
+}
+
+// ---- CrlRepository ----
+
+Result<std::vector<RevokedEntry>> Database::revoked_entries(std::int64_t issuer_id,
+                                                            std::optional<TimePoint> not_expired_at) {
+  std::lock_guard lock(mutex_);
+  return impl_->revoked_entries(issuer_id, not_expired_at);
+}
+
+Result<void> Database::store_crl(const CrlRecord& crl, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->store_crl(crl, audit);
+}
+
+Result<CrlRecord> Database::latest_crl(std::int64_t issuer_id) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kCrlColumns, " FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, issuer_id);
+  return query_one<CrlRecord>(*select, "reading the latest CRL", read_crl,
+                              "no CRL has been made for CA id " + std::to_string(issuer_id) + " yet");
+}
+
+Result<std::string> Database::revoked_entries_query_plan(bool not_expired_filter) {
+  std::lock_guard lock(mutex_);
+  auto explain = impl_->prepare(std::string("EXPLAIN QUERY PLAN ") + revoked_entries_query(not_expired_filter));
+  if (!explain) return std::unexpected(explain.error());
+  std::string plan;
+  for (;;) {
+    auto row = explain->step("explaining the revoked-entries query");
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return plan;
+    if (!plan.empty()) plan += '\n';
+    plan += explain->column_text(3);  // columns: id, parent, notused, detail
+  }
+}
+
+// ---- OcspSignerRepository ----
+
+Result<OcspSignerRecord> Database::current_ocsp_signer(std::int64_t issuer_id) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(
+      sql("SELECT ", kOcspSignerColumns, " FROM ocsp_signers WHERE issuer_id = ?1 ORDER BY id DESC LIMIT 1"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, issuer_id);
+  return query_one<OcspSignerRecord>(*select, "reading the current OCSP signer", read_ocsp_signer,
+                                     "no OCSP signer has been stored for CA id " + std::to_string(issuer_id));
+}
+
+Result<void> Database::store_ocsp_signer(const OcspSignerRecord& signer, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->store_ocsp_signer(signer, audit);
 }
 
 }  // namespace fca::db

@@ -19,8 +19,16 @@ struct AuditVerification {
   std::string reason;  // why the chain breaks at first_bad_sequence
 };
 
-class Database final : public CaRepository, public CertificateRepository, public AuditLog {
+class Database final : public CaRepository,
+                       public CertificateRepository,
+                       public AuditLog,
+                       public CrlRepository,
+                       public OcspSignerRepository {
  public:
+  // store_crl keeps this many CRLs per issuer (the newest) and deletes older ones in the same
+  // transaction: a CRL of a large CA runs to megabytes, and only the latest is ever served.
+  static constexpr std::int64_t kCrlsKeptPerIssuer = 10;
+
   // Opens (creating when missing) and migrates. A database whose schema is newer than this
   // build knows is refused with Errc::conflict.
   static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file);
@@ -59,6 +67,25 @@ class Database final : public CaRepository, public CertificateRepository, public
   // AuditLog
   Result<void> append(const AuditEvent& event) override;
   Result<std::vector<AuditEntry>> entries(std::int64_t after_sequence = 0, std::size_t limit = 1000) override;
+
+  // CrlRepository
+  // Ordered by serial. An on-hold certificate is reported with reason certificateHold; a revoked
+  // one with its stored reason (unspecified when none was given).
+  Result<std::vector<RevokedEntry>> revoked_entries(std::int64_t issuer_id,
+                                                    std::optional<TimePoint> not_expired_at) override;
+  // Errc::conflict unless crl.number is above every stored number of the issuer (nothing is
+  // written then); Errc::not_found when the issuer does not exist. created_at is audit.at.
+  Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) override;
+  Result<CrlRecord> latest_crl(std::int64_t issuer_id) override;
+
+  // OcspSignerRepository
+  Result<OcspSignerRecord> current_ocsp_signer(std::int64_t issuer_id) override;
+  // Errc::not_found when the issuer does not exist. created_at is audit.at.
+  Result<void> store_ocsp_signer(const OcspSignerRecord& signer, const AuditEvent& audit) override;
+
+  // SQLite's EXPLAIN QUERY PLAN for the exact statement revoked_entries runs (with or without the
+  // notAfter filter), one plan line per row: lets tests and operators see that it uses an index.
+  Result<std::string> revoked_entries_query_plan(bool not_expired_filter);
 
  private:
   explicit Database(sqlite3* handle);
