@@ -596,7 +596,14 @@ Result<CertificateRecord> CertificateAuthority::revoke(const RevokeRequest& requ
   const AuditEvent audit{request.requester, hold ? "certificate.hold" : "certificate.revoke", certificate_object(*ca, *cert),
                          json_object({{"reason", to_string(request.reason)}, {"previous_status", to_string(cert->status)}}),
                          now};
-  return certificates_.change_status(cert->issuer_id, cert->serial, change, audit);
+  return notify(*ca, certificates_.change_status(cert->issuer_id, cert->serial, change, audit));
+}
+
+Result<CertificateRecord> CertificateAuthority::notify(const CaRecord& ca, Result<CertificateRecord> changed) {
+  if (changed) {
+    for (const auto& handler : status_handlers_) handler(ca, *changed);
+  }
+  return changed;
 }
 
 Result<CertificateRecord> CertificateAuthority::release_hold(std::string_view serial, std::optional<std::string_view> ca_name,
@@ -610,7 +617,7 @@ Result<CertificateRecord> CertificateAuthority::release_hold(std::string_view se
   if (!ca) return std::unexpected(ca.error());
   const StatusChange change{CertificateStatus::on_hold, CertificateStatus::valid, std::nullopt, std::nullopt, std::nullopt};
   const AuditEvent audit{std::string(requester), "certificate.release", certificate_object(*ca, *cert), "{}", clock_.now()};
-  return certificates_.change_status(cert->issuer_id, cert->serial, change, audit);
+  return notify(*ca, certificates_.change_status(cert->issuer_id, cert->serial, change, audit));
 }
 
 Result<IssuedCertificate> CertificateAuthority::renew(std::string_view serial, std::optional<std::string_view> ca_name,

@@ -1,5 +1,6 @@
 #include "fca/core/signing.hpp"
 
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
 namespace fca {
@@ -33,6 +34,16 @@ Result<void> SigningKey::sign(X509_CRL* crl) {
   auto ctx = make_sign_context();
   if (!ctx) return std::unexpected(ctx.error());
   if (X509_CRL_sign_ctx(crl, ctx->get()) <= 0) return fail_openssl(Errc::key_failure, "signing the CRL failed");
+  return {};
+}
+
+Result<void> SigningKey::sign(OCSP_BASICRESP* response, X509* signer, STACK_OF(X509) * certs, unsigned long flags) {
+  std::lock_guard lock(mutex_);
+  auto ctx = make_sign_context();
+  if (!ctx) return std::unexpected(ctx.error());
+  if (OCSP_basic_sign_ctx(response, signer, ctx->get(), certs, flags) != 1) {
+    return fail_openssl(Errc::key_failure, "signing the OCSP response failed");
+  }
   return {};
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The certificate authority: CA lifecycle (create, import, CSR for an external root) and
 // certificate lifecycle (issue, revoke, hold, release, renew). Free of HTTP and SQL.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,7 +100,13 @@ class CertificateAuthority {
 
   const CaSettings& settings() const { return settings_; }
 
+  // Revocation side effects (CRL regeneration, OCSP cache) subscribe here; called after the change is
+  // committed, with the CA and the certificate's new record.
+  using StatusChangedHandler = std::function<void(const CaRecord&, const CertificateRecord&)>;
+  void on_status_changed(StatusChangedHandler handler) { status_handlers_.push_back(std::move(handler)); }
+
  private:
+  Result<CertificateRecord> notify(const CaRecord& ca, Result<CertificateRecord> changed);
   struct Approved;
   Result<IssuedCertificate> sign_and_store(const CaRecord& ca, const Profile& profile, const Approved& approved,
                                            const EVP_PKEY* subject_key, std::string_view requester,
@@ -112,6 +119,7 @@ class CertificateAuthority {
   SigningKeys& keys_;
   const Clock& clock_;
   CaSettings settings_;
+  std::vector<StatusChangedHandler> status_handlers_;
 };
 
 // Positive 20-byte serial from the CSPRNG: 159 random bits, top bit clear, next bit set.

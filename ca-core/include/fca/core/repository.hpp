@@ -106,6 +106,32 @@ struct StatusChange {
   std::optional<TimePoint> invalidity_date;
 };
 
+// A CRL entry: a revoked or held certificate.
+struct RevokedEntry {
+  std::string serial;  // uppercase hex
+  TimePoint revoked_at{};
+  RevocationReason reason = RevocationReason::unspecified;
+  std::optional<TimePoint> invalidity_date;
+};
+
+struct CrlRecord {
+  std::int64_t issuer_id = 0;
+  std::int64_t number = 0;  // cRLNumber, strictly increasing per issuer
+  TimePoint this_update{};
+  TimePoint next_update{};
+  std::int64_t entries = 0;
+  std::vector<std::uint8_t> der;
+};
+
+// The delegated OCSP responder certificate of a CA (profile ocsp-signer) and where its key is.
+struct OcspSignerRecord {
+  std::int64_t issuer_id = 0;
+  std::string serial;
+  std::string key_uri;
+  std::string certificate_pem;
+  TimePoint not_after{};
+};
+
 class CaRepository {
  public:
   virtual ~CaRepository() = default;
@@ -140,6 +166,26 @@ class AuditLog {
   virtual ~AuditLog() = default;
   virtual Result<void> append(const AuditEvent& event) = 0;
   virtual Result<std::vector<AuditEntry>> entries(std::int64_t after_sequence = 0, std::size_t limit = 1000) = 0;
+};
+
+class CrlRepository {
+ public:
+  virtual ~CrlRepository() = default;
+  // Revoked and held certificates of the issuer; with not_expired_at, only those whose notAfter >= it.
+  virtual Result<std::vector<RevokedEntry>> revoked_entries(std::int64_t issuer_id,
+                                                            std::optional<TimePoint> not_expired_at) = 0;
+  // Stores a CRL; Errc::conflict unless its number is above every stored number of the issuer.
+  virtual Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) = 0;
+  // The highest-numbered CRL of the issuer; Errc::not_found when none was made yet.
+  virtual Result<CrlRecord> latest_crl(std::int64_t issuer_id) = 0;
+};
+
+class OcspSignerRepository {
+ public:
+  virtual ~OcspSignerRepository() = default;
+  // The newest signer of the issuer; Errc::not_found when none.
+  virtual Result<OcspSignerRecord> current_ocsp_signer(std::int64_t issuer_id) = 0;
+  virtual Result<void> store_ocsp_signer(const OcspSignerRecord& signer, const AuditEvent& audit) = 0;
 };
 
 }  // namespace fca

@@ -21,6 +21,8 @@ class SigningKey {
   Result<void> sign(X509* cert);
   Result<void> sign(X509_REQ* req);
   Result<void> sign(X509_CRL* crl);
+  // Signs an OCSP response as `signer` (the certificate of this key), including `certs` in it.
+  Result<void> sign(OCSP_BASICRESP* response, X509* signer, STACK_OF(X509) * certs, unsigned long flags);
   // For callers that need the key itself (OCSP_basic_sign_ctx): runs fn(EVP_PKEY*) under the lock.
   template <class Fn>
   auto with_key(Fn&& fn) {

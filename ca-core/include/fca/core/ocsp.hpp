@@ -1,0 +1,91 @@
+#pragma once
+// OCSP (RFC 6960, RFC 5019 profile) answers, independent of HTTP: DER request in, DER response out.
+// Responses are signed by a delegated responder certificate per CA (profile ocsp-signer, key in the
+// same key store), issued and renewed here. Answers to nonce-less single requests are pre-signed and
+// cached; every answer first reads the certificate's status from the repository, so a revocation by
+// any process is visible in the very next answer.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <tuple>
+#include <vector>
+
+#include "fca/core/authority.hpp"
+#include "fca/core/clock.hpp"
+#include "fca/core/ossl.hpp"
+#include "fca/core/repository.hpp"
+#include "fca/core/signing.hpp"
+
+namespace fca {
+
+struct OcspSettings {
+  std::chrono::seconds validity{std::chrono::hours(4)};        // nextUpdate - thisUpdate
+  std::chrono::seconds refresh_before{std::chrono::hours(2)};  // re-sign a cached answer this close to nextUpdate
+  std::chrono::seconds backdate{std::chrono::minutes(5)};      // thisUpdate skew allowance
+  bool sign_with_ca_key = false;                               // instead of a delegated responder certificate
+  int signer_validity_days = 30;
+  int renew_signer_before_days = 7;
+  std::size_t max_nonce_length = 32;  // RFC 8954
+  std::size_t max_cache_entries = 100000;
+};
+
+enum class OcspOutcome { successful, malformed_request, internal_error, unauthorized };
+
+struct OcspAnswer {
+  OcspOutcome outcome = OcspOutcome::internal_error;
+  std::vector<std::uint8_t> der;        // always a complete OCSPResponse
+  bool cacheable = false;               // successful and without a nonce: HTTP caches may keep it
+  TimePoint produced_at{};
+  std::optional<TimePoint> this_update;  // earliest of the single responses
+  std::optional<TimePoint> next_update;  // earliest of the single responses
+  std::string reason;                    // why it was not successful, for the log
+};
+
+class OcspService {
+ public:
+  OcspService(CaRepository& cas, CertificateRepository& certificates, OcspSignerRepository& signers,
+              CertificateAuthority& authority, SigningKeys& keys, const Clock& clock, OcspSettings settings);
+  ~OcspService();
+  OcspService(const OcspService&) = delete;
+  OcspService& operator=(const OcspService&) = delete;
+
+  OcspAnswer respond(std::span<const std::uint8_t> request_der);
+
+  // Issues or renews each active CA's responder certificate when missing or due; reloads the CA list.
+  Result<int> ensure_signers();
+  // Re-signs cached answers close to their nextUpdate; returns how many.
+  Result<int> refresh_cache();
+  // Drops cached answers for the certificate so the next answer is made from the new status.
+  void status_changed(const CertificateRecord& certificate);
+
+  std::size_t cached_answers();
+  const OcspSettings& settings() const { return settings_; }
+
+ private:
+  struct Responder;  // one CA this service answers for
+  struct CachedAnswer;
+  using CacheKey = std::tuple<std::int64_t, std::string, int>;  // issuer, serial, CertID hash NID
+
+  Result<void> load_responders();
+  const Responder* find_responder(OCSP_CERTID* id);
+  Result<X509Ptr> issue_signer(const CaRecord& ca, std::shared_ptr<SigningKey>& key_out, std::string& key_uri_out);
+  OcspAnswer error_answer(OcspOutcome outcome, std::string reason);
+  Result<OcspAnswer> sign_answer(const Responder& responder, const std::vector<OCSP_CERTID*>& ids,
+                                 const std::vector<CertificateRecord*>& records, OCSP_REQUEST* nonce_from);
+
+  CaRepository& cas_;
+  CertificateRepository& certificates_;
+  OcspSignerRepository& signers_;
+  CertificateAuthority& authority_;
+  SigningKeys& keys_;
+  const Clock& clock_;
+  OcspSettings settings_;
+
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Responder>> responders_;
+  std::map<CacheKey, std::shared_ptr<CachedAnswer>> cache_;
+};
+
+}  // namespace fca

@@ -1,0 +1,390 @@
+#include "fca/core/ocsp.hpp"
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+
+#include "fca/core/x509.hpp"
+
+namespace fca {
+namespace {
+
+using OcspRequestPtr = std::unique_ptr<OCSP_REQUEST, OsslDeleter<OCSP_REQUEST_free>>;
+using OcspResponsePtr = std::unique_ptr<OCSP_RESPONSE, OsslDeleter<OCSP_RESPONSE_free>>;
+using OcspBasicPtr = std::unique_ptr<OCSP_BASICRESP, OsslDeleter<OCSP_BASICRESP_free>>;
+using OcspCertIdPtr = std::unique_ptr<OCSP_CERTID, OsslDeleter<OCSP_CERTID_free>>;
+
+constexpr int kCertIdDigests[] = {NID_sha1, NID_sha256, NID_sha384, NID_sha512};
+
+std::vector<std::uint8_t> response_der(OCSP_RESPONSE* response) {
+  unsigned char* buf = nullptr;
+  const int len = i2d_OCSP_RESPONSE(response, &buf);
+  if (len <= 0) return {};
+  std::vector<std::uint8_t> out(buf, buf + len);
+  OPENSSL_free(buf);
+  return out;
+}
+
+std::string serial_of(const OCSP_CERTID* id) {
+  ASN1_INTEGER* serial = nullptr;
+  OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, const_cast<OCSP_CERTID*>(id));
+  if (!serial || ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER) return {};
+  BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (!bn) return {};
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(BN_num_bytes(bn.get())));
+  BN_bn2bin(bn.get(), bytes.data());
+  return bytes.empty() ? "00" : hex_upper(bytes);
+}
+
+int digest_of(const OCSP_CERTID* id) {
+  ASN1_OBJECT* md = nullptr;
+  OCSP_id_get0_info(nullptr, &md, nullptr, nullptr, const_cast<OCSP_CERTID*>(id));
+  return md ? OBJ_obj2nid(md) : NID_undef;
+}
+
+// RFC 8954: a nonce is 1 to 32 octets. Returns false for a request whose nonce is out of bounds.
+bool nonce_acceptable(OCSP_REQUEST* request, std::size_t max_length, bool& has_nonce) {
+  const int index = OCSP_REQUEST_get_ext_by_NID(request, NID_id_pkix_OCSP_Nonce, -1);
+  has_nonce = index >= 0;
+  if (!has_nonce) return true;
+  const ASN1_OCTET_STRING* value = X509_EXTENSION_get_data(OCSP_REQUEST_get_ext(request, index));
+  // The extension value is normally a DER OCTET STRING wrapping the nonce; some clients send it bare.
+  const unsigned char* p = ASN1_STRING_get0_data(value);
+  long inner_length = 0;
+  int tag = 0, cls = 0;
+  std::size_t nonce_length = static_cast<std::size_t>(ASN1_STRING_length(value));
+  if (!(ASN1_get_object(&p, &inner_length, &tag, &cls, ASN1_STRING_length(value)) & 0x80) && tag == V_ASN1_OCTET_STRING) {
+    nonce_length = static_cast<std::size_t>(inner_length);
+  }
+  ERR_clear_error();
+  return nonce_length >= 1 && nonce_length <= max_length;
+}
+
+Asn1TimePtr asn1_time(TimePoint t) { return Asn1TimePtr(ASN1_TIME_set(nullptr, std::chrono::system_clock::to_time_t(t))); }
+
+std::string random_suffix() {
+  unsigned char bytes[4];
+  RAND_bytes(bytes, sizeof bytes);
+  return hex_upper(bytes);
+}
+
+}  // namespace
+
+struct OcspService::Responder {
+  CaRecord ca;
+  X509Ptr ca_cert;
+  X509Ptr signer_cert;
+  std::shared_ptr<SigningKey> signer_key;
+  std::map<int, OcspCertIdPtr> issuer_ids;  // by digest NID: the CertID fields that name this issuer
+};
+
+struct OcspService::CachedAnswer {
+  OcspCertIdPtr id;
+  CertificateStatus status = CertificateStatus::valid;
+  bool known = false;
+  std::optional<TimePoint> revoked_at;
+  std::optional<RevocationReason> reason;
+  OcspAnswer answer;
+};
+
+OcspService::OcspService(CaRepository& cas, CertificateRepository& certificates, OcspSignerRepository& signers,
+                         CertificateAuthority& authority, SigningKeys& keys, const Clock& clock, OcspSettings settings)
+    : cas_(cas),
+      certificates_(certificates),
+      signers_(signers),
+      authority_(authority),
+      keys_(keys),
+      clock_(clock),
+      settings_(settings) {}
+
+OcspService::~OcspService() = default;
+
+OcspAnswer OcspService::error_answer(OcspOutcome outcome, std::string reason) {
+  const int status = outcome == OcspOutcome::malformed_request ? OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
+                     : outcome == OcspOutcome::unauthorized    ? OCSP_RESPONSE_STATUS_UNAUTHORIZED
+                                                               : OCSP_RESPONSE_STATUS_INTERNALERROR;
+  OcspResponsePtr response(OCSP_response_create(status, nullptr));
+  OcspAnswer answer;
+  answer.outcome = outcome;
+  answer.der = response_der(response.get());
+  answer.produced_at = clock_.now();
+  answer.reason = std::move(reason);
+  return answer;
+}
+
+Result<X509Ptr> OcspService::issue_signer(const CaRecord& ca, std::shared_ptr<SigningKey>& key_out,
+                                          std::string& key_uri_out) {
+  auto ca_cert = parse_certificate(ca.certificate_pem);
+  if (!ca_cert) return std::unexpected(ca_cert.error());
+  auto ca_key = describe_key(X509_get0_pubkey(ca_cert->get()));
+  if (!ca_key) return std::unexpected(ca_key.error());
+  // The responder key is of the CA's kind, so clients that accept the CA accept its responder.
+  KeySpec spec{ca_key->algorithm, ca_key->algorithm == KeyAlgorithm::rsa ? std::max(2048, ca_key->bits) : 0,
+               ca_key->algorithm == KeyAlgorithm::ec ? (ca_key->curve == "P-384" ? "P-384" : "P-256") : ""};
+  const std::string label = "ocsp-" + ca.name + "-" + std::to_string(to_unix(clock_.now())) + "-" + random_suffix();
+  auto uri = keys_.store().generate(spec, label);
+  if (!uri) return std::unexpected(uri.error());
+  auto key = keys_.get(*uri);
+  if (!key) return std::unexpected(key.error());
+
+  X509ReqPtr req(X509_REQ_new());
+  X509NamePtr subject(X509_NAME_new());
+  const std::string cn = common_name(X509_get_subject_name(ca_cert->get())) + " OCSP Responder";
+  if (!req || !subject ||
+      !X509_NAME_add_entry_by_txt(subject.get(), "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0) ||
+      !X509_REQ_set_subject_name(req.get(), subject.get()) || !X509_REQ_set_pubkey(req.get(), const_cast<EVP_PKEY*>((*key)->key()))) {
+    return fail_openssl(Errc::internal, "cannot build the OCSP responder request");
+  }
+  if (auto ok = (*key)->sign(req.get()); !ok) return std::unexpected(ok.error());
+
+  IssueRequest issue{to_pem(req.get()), "ocsp-signer", "system", ca.name, settings_.signer_validity_days};
+  auto issued = authority_.issue(issue);
+  if (!issued) return std::unexpected(issued.error());
+
+  OcspSignerRecord record{ca.id, issued->record.serial, *uri, issued->pem(), issued->record.not_after};
+  const AuditEvent audit{"system", "ocsp.signer", "ca:" + ca.name, "{\"serial\":\"" + record.serial + "\"}", clock_.now()};
+  if (auto stored = signers_.store_ocsp_signer(record, audit); !stored) return std::unexpected(stored.error());
+  key_out = *key;
+  key_uri_out = *uri;
+  return std::move(issued->certificate);
+}
+
+Result<int> OcspService::ensure_signers() {
+  auto cas = cas_.list_cas();
+  if (!cas) return std::unexpected(cas.error());
+  std::vector<std::unique_ptr<Responder>> fresh;
+  int issued = 0;
+  const auto now = clock_.now();
+  for (const auto& ca : *cas) {
+    if (ca.state != CaState::active) continue;
+    auto responder = std::make_unique<Responder>();
+    responder->ca = ca;
+    auto ca_cert = parse_certificate(ca.certificate_pem);
+    if (!ca_cert) return std::unexpected(ca_cert.error());
+    responder->ca_cert = std::move(*ca_cert);
+    for (int nid : kCertIdDigests) {
+      responder->issuer_ids.emplace(nid, OcspCertIdPtr(OCSP_cert_to_id(EVP_get_digestbynid(nid), nullptr, responder->ca_cert.get())));
+    }
+
+    if (settings_.sign_with_ca_key) {
+      auto key = keys_.get(ca.key_uri);
+      if (!key) return std::unexpected(key.error());
+      responder->signer_key = *key;
+      responder->signer_cert = share(responder->ca_cert.get());
+    } else {
+      auto current = signers_.current_ocsp_signer(ca.id);
+      if (!current && current.error().code != Errc::not_found) return std::unexpected(current.error());
+      bool usable = current && current->not_after - now > std::chrono::days(settings_.renew_signer_before_days);
+      if (usable) {
+        auto status = certificates_.find_certificate(ca.id, current->serial);
+        usable = status && status->status == CertificateStatus::valid;
+      }
+      if (usable) {
+        auto key = keys_.get(current->key_uri);
+        auto cert = parse_certificate(current->certificate_pem);
+        usable = key && cert;
+        if (usable) {
+          responder->signer_key = *key;
+          responder->signer_cert = std::move(*cert);
+        }
+      }
+      if (!usable) {
+        std::string uri;
+        auto cert = issue_signer(ca, responder->signer_key, uri);
+        if (!cert) return std::unexpected(cert.error());
+        responder->signer_cert = std::move(*cert);
+        ++issued;
+      }
+    }
+    fresh.push_back(std::move(responder));
+  }
+  std::lock_guard lock(mutex_);
+  responders_ = std::move(fresh);
+  if (issued > 0) cache_.clear();  // answers by a replaced responder are re-signed by the new one
+  return issued;
+}
+
+const OcspService::Responder* OcspService::find_responder(OCSP_CERTID* id) {
+  const int nid = digest_of(id);
+  for (const auto& responder : responders_) {
+    auto found = responder->issuer_ids.find(nid);
+    if (found != responder->issuer_ids.end() && found->second && OCSP_id_issuer_cmp(found->second.get(), id) == 0) {
+      return responder.get();
+    }
+  }
+  return nullptr;
+}
+
+Result<OcspAnswer> OcspService::sign_answer(const Responder& responder, const std::vector<OCSP_CERTID*>& ids,
+                                            const std::vector<CertificateRecord*>& records, OCSP_REQUEST* nonce_from) {
+  const auto now = clock_.now();
+  const auto this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
+  const auto next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
+  auto this_time = asn1_time(this_update);
+  auto next_time = asn1_time(next_update);
+
+  OcspBasicPtr basic(OCSP_BASICRESP_new());
+  if (!basic) return fail_openssl(Errc::internal, "cannot build OCSP response");
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const CertificateRecord* record = records[i];
+    int status = V_OCSP_CERTSTATUS_UNKNOWN;
+    int reason = OCSP_REVOKED_STATUS_NOSTATUS;
+    Asn1TimePtr revoked_time;
+    if (record) {
+      if (record->status == CertificateStatus::valid) {
+        status = V_OCSP_CERTSTATUS_GOOD;
+      } else {
+        status = V_OCSP_CERTSTATUS_REVOKED;
+        revoked_time = asn1_time(record->revoked_at.value_or(record->issued_at));
+        reason = static_cast<int>(record->revocation_reason.value_or(RevocationReason::unspecified));
+      }
+    }
+    // add1_status copies the CertID as requested, so the answer names the client's hash algorithm.
+    OCSP_SINGLERESP* single =
+        OCSP_basic_add1_status(basic.get(), ids[i], status, reason, revoked_time.get(), this_time.get(), next_time.get());
+    if (!single) return fail_openssl(Errc::internal, "cannot add OCSP single response");
+    if (record && record->status != CertificateStatus::valid && record->invalidity_date) {
+      std::unique_ptr<ASN1_GENERALIZEDTIME, OsslDeleter<ASN1_GENERALIZEDTIME_free>> date(
+          ASN1_GENERALIZEDTIME_set(nullptr, std::chrono::system_clock::to_time_t(*record->invalidity_date)));
+      OCSP_SINGLERESP_add1_ext_i2d(single, NID_invalidity_date, date.get(), 0, 0);
+    }
+  }
+  if (nonce_from && OCSP_copy_nonce(basic.get(), nonce_from) != 1) return fail_openssl(Errc::internal, "cannot copy nonce");
+  if (auto ok = responder.signer_key->sign(basic.get(), responder.signer_cert.get(), nullptr, OCSP_RESPID_KEY); !ok) {
+    return std::unexpected(ok.error());
+  }
+  OcspResponsePtr response(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));
+  if (!response) return fail_openssl(Errc::internal, "cannot encode OCSP response");
+
+  OcspAnswer answer;
+  answer.outcome = OcspOutcome::successful;
+  answer.der = response_der(response.get());
+  answer.cacheable = nonce_from == nullptr;
+  answer.produced_at = now;
+  answer.this_update = this_update;
+  answer.next_update = next_update;
+  return answer;
+}
+
+OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
+  if (request_der.empty()) return error_answer(OcspOutcome::malformed_request, "empty request");
+  const unsigned char* p = request_der.data();
+  OcspRequestPtr request(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request_der.size())));
+  if (!request || p != request_der.data() + request_der.size()) {
+    ERR_clear_error();
+    return error_answer(OcspOutcome::malformed_request, "not a DER OCSPRequest");
+  }
+  const int count = OCSP_request_onereq_count(request.get());
+  if (count <= 0) return error_answer(OcspOutcome::malformed_request, "request names no certificate");
+  bool has_nonce = false;
+  if (!nonce_acceptable(request.get(), settings_.max_nonce_length, has_nonce)) {
+    return error_answer(OcspOutcome::malformed_request, "nonce length outside 1.." + std::to_string(settings_.max_nonce_length));
+  }
+
+  std::lock_guard lock(mutex_);
+  std::vector<OCSP_CERTID*> ids;
+  const Responder* responder = nullptr;
+  for (int i = 0; i < count; ++i) {
+    OCSP_CERTID* id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(request.get(), i));
+    const Responder* r = find_responder(id);
+    // One response has one signer: every CertID must name the same issuer, one this instance serves.
+    if (!r || (responder && r != responder)) return error_answer(OcspOutcome::unauthorized, "issuer not served here");
+    responder = r;
+    ids.push_back(id);
+  }
+
+  std::vector<std::optional<CertificateRecord>> found(ids.size());
+  std::vector<CertificateRecord*> records(ids.size(), nullptr);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string serial = serial_of(ids[i]);
+    if (serial.empty()) continue;  // a negative serial was never issued here
+    auto record = certificates_.find_certificate(responder->ca.id, serial);
+    if (record) {
+      found[i] = std::move(*record);
+      records[i] = &*found[i];
+    } else if (record.error().code != Errc::not_found) {
+      return error_answer(OcspOutcome::internal_error, record.error().message);
+    }
+  }
+
+  const bool cacheable = !has_nonce && ids.size() == 1;
+  std::optional<CacheKey> key;
+  if (cacheable) {
+    key = CacheKey{responder->ca.id, serial_of(ids[0]), digest_of(ids[0])};
+    if (auto hit = cache_.find(*key); hit != cache_.end()) {
+      const auto& cached = *hit->second;
+      const bool same_status = records[0] ? (cached.known && cached.status == records[0]->status &&
+                                             cached.revoked_at == records[0]->revoked_at &&
+                                             cached.reason == records[0]->revocation_reason)
+                                          : !cached.known;
+      if (same_status && *cached.answer.next_update - clock_.now() > settings_.refresh_before) return cached.answer;
+    }
+  }
+
+  auto answer = sign_answer(*responder, ids, records, has_nonce ? request.get() : nullptr);
+  if (!answer) return error_answer(OcspOutcome::internal_error, answer.error().message);
+  if (key && (cache_.size() < settings_.max_cache_entries || cache_.contains(*key))) {
+    auto entry = std::make_shared<CachedAnswer>();
+    entry->id.reset(OCSP_CERTID_dup(ids[0]));
+    entry->known = records[0] != nullptr;
+    if (records[0]) {
+      entry->status = records[0]->status;
+      entry->revoked_at = records[0]->revoked_at;
+      entry->reason = records[0]->revocation_reason;
+    }
+    entry->answer = *answer;
+    cache_[*key] = std::move(entry);
+  }
+  return std::move(*answer);
+}
+
+Result<int> OcspService::refresh_cache() {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_.now();
+  int refreshed = 0;
+  for (auto& [key, entry] : cache_) {
+    if (*entry->answer.next_update - now > settings_.refresh_before) continue;
+    const auto& [issuer_id, serial, nid] = key;
+    const Responder* responder = nullptr;
+    for (const auto& r : responders_) {
+      if (r->ca.id == issuer_id) responder = r.get();
+    }
+    if (!responder) continue;
+    std::optional<CertificateRecord> record;
+    if (auto found = certificates_.find_certificate(issuer_id, serial)) {
+      record = std::move(*found);
+    } else if (found.error().code != Errc::not_found) {
+      return std::unexpected(found.error());
+    }
+    std::vector<CertificateRecord*> records{record ? &*record : nullptr};
+    auto answer = sign_answer(*responder, {entry->id.get()}, records, nullptr);
+    if (!answer) return std::unexpected(answer.error());
+    auto fresh = std::make_shared<CachedAnswer>();
+    fresh->id.reset(OCSP_CERTID_dup(entry->id.get()));
+    fresh->known = record.has_value();
+    if (record) {
+      fresh->status = record->status;
+      fresh->revoked_at = record->revoked_at;
+      fresh->reason = record->revocation_reason;
+    }
+    fresh->answer = std::move(*answer);
+    entry = std::move(fresh);
+    ++refreshed;
+  }
+  return refreshed;
+}
+
+void OcspService::status_changed(const CertificateRecord& certificate) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(cache_, [&](const auto& item) {
+    return std::get<0>(item.first) == certificate.issuer_id && std::get<1>(item.first) == certificate.serial;
+  });
+}
+
+std::size_t OcspService::cached_answers() {
+  std::lock_guard lock(mutex_);
+  return cache_.size();
+}
+
+}  // namespace fca
