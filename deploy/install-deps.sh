@@ -10,6 +10,7 @@ packages=(
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev
   softhsm2 libengine-pkcs11-openssl libp11-dev opensc
+  libp11-kit-dev  # pkcs11.h: the key store generates token keys through the PKCS#11 C API
   curl
 )
 
