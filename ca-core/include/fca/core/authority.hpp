@@ -49,7 +49,7 @@ struct IssueRequest {
   std::string profile;
   std::string requester;
   std::optional<std::string> ca;        // default issuing CA when empty
-  std::optional<int> validity_days;     // the profile's default when empty; capped by its maximum
+  std::optional<int> validity_days;     // the profile's default when empty; above its maximum: refused
 };
 
 struct IssuedCertificate {

@@ -1,0 +1,267 @@
+// `ca ...`: CA lifecycle — list, show, create, external-root CSR and import, import, default.
+#include <fmt/core.h>
+
+#include "command.hpp"
+#include "files.hpp"
+#include "output.hpp"
+#include "fca/core/x509.hpp"
+
+namespace fca::app {
+namespace {
+
+struct CaOptions {
+  std::string name;
+  std::string common_name;
+  std::string parent;
+  std::string key_type;
+  int days = 0;
+  std::optional<int> path_length;
+  bool make_default = false;
+  bool json = false;
+  bool chain = false;
+  std::string out;
+  std::string cert;
+  std::string key;
+  std::string key_passphrase_file;
+};
+
+Result<std::string> parent_name(db::Database& database, const CaRecord& ca) {
+  if (!ca.parent_id) return std::string();
+  auto parent = database.find_ca(*ca.parent_id);
+  if (!parent) return std::unexpected(parent.error());
+  return parent->name;
+}
+
+KeySpec key_spec_or_default(const std::string& option, const Config& config) {
+  return *KeySpec::parse(option.empty() ? config.ca.key_type : option);
+}
+
+void print_ca_summary(const std::string& verb, const CaRecord& ca) {
+  fmt::print("{} CA '{}' ({}){}\n", verb, ca.name, ca.subject.empty() ? "pending" : ca.subject,
+             ca.is_default ? ", default" : "");
+}
+
+int run_list(Cli& cli, const CaOptions& options) {
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  auto& database = (*instance)->database();
+  auto cas = database.list_cas();
+  if (!cas) return report(cas.error());
+  if (options.json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& ca : *cas) {
+      auto parent = parent_name(database, ca);
+      if (!parent) return report(parent.error());
+      out.push_back(ca_json(ca, *parent));
+    }
+    fmt::print("{}\n", out.dump(2));
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& ca : *cas) {
+    auto parent = parent_name(database, ca);
+    if (!parent) return report(parent.error());
+    const bool active = ca.state == CaState::active;
+    rows.push_back({ca.name, active ? "active" : "pending", ca.is_default ? "yes" : "", parent->empty() ? "-" : *parent,
+                    active ? iso8601(ca.not_after) : "-", ca.subject.empty() ? "-" : ca.subject});
+  }
+  fmt::print("{}", format_table({"NAME", "STATE", "DEFAULT", "PARENT", "NOT_AFTER", "SUBJECT"}, rows));
+  return exit_ok;
+}
+
+int run_show(Cli& cli, const CaOptions& options) {
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  auto& authority = (*instance)->authority();
+  // Straight from the store: the authority only hands out active CAs, and a pending one is worth showing.
+  auto ca = (*instance)->database().find_ca(std::string_view(options.name));
+  if (!ca) return report(ca.error());
+  const bool pending = ca->state == CaState::pending;
+
+  std::string pem;
+  if (pending) {
+    pem = ca->csr_pem;
+  } else if (options.chain) {
+    auto chain = authority.chain(*ca);
+    if (!chain) return report(chain.error());
+    for (const auto& cert : *chain) pem += to_pem(cert.get());
+  } else {
+    pem = ca->certificate_pem;
+  }
+  if (options.json) {
+    auto parent = parent_name((*instance)->database(), *ca);
+    if (!parent) return report(parent.error());
+    auto out = ca_json(*ca, *parent);
+    out[pending ? "csr_pem" : (options.chain ? "chain_pem" : "certificate_pem")] = pem;
+    fmt::print("{}\n", out.dump(2));
+    return exit_ok;
+  }
+  if (pending) {
+    fmt::print(stderr, "facility-ca: CA '{}' is pending its certificate; this is its CSR\n", ca->name);
+  }
+  fmt::print("{}", pem);
+  return exit_ok;
+}
+
+int run_create(Cli& cli, const CaOptions& options) {
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  const auto& config = (*instance)->config();
+  const bool is_root = options.parent.empty();
+  CreateCaRequest request{
+      .name = options.name,
+      .common_name = options.common_name,
+      .key = key_spec_or_default(options.key_type, config),
+      .validity_days = options.days > 0 ? options.days
+                                        : (is_root ? config.ca.root_validity_days : config.ca.issuing_validity_days),
+      .parent = is_root ? std::nullopt : std::optional<std::string>(options.parent),
+      .path_length = options.path_length,
+      .make_default = options.make_default,
+      .requester = cli_actor(),
+  };
+  auto ca = (*instance)->authority().create_ca(request);
+  if (!ca) return report(ca.error());
+  (*instance)->log().info("created CA '{}' ({})", ca->name, ca->subject);
+  print_ca_summary("created", *ca);
+  return exit_ok;
+}
+
+int run_csr(Cli& cli, const CaOptions& options) {
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  ExternalCaCsrRequest request{
+      .name = options.name,
+      .common_name = options.common_name,
+      .key = key_spec_or_default(options.key_type, (*instance)->config()),
+      .requester = cli_actor(),
+  };
+  auto ca = (*instance)->authority().create_external_ca_csr(request);
+  if (!ca) return report(ca.error());
+  (*instance)->log().info("CA '{}' is pending: have its CSR signed, then run `ca import-signed {}`", ca->name, ca->name);
+  if (options.out.empty()) {
+    fmt::print("{}", ca->csr_pem);
+  } else if (auto w = write_output(options.out, ca->csr_pem, 0644); !w) {
+    return report(w.error());
+  }
+  return exit_ok;
+}
+
+int run_import_signed(Cli& cli, const CaOptions& options) {
+  auto certificate = read_input(options.cert);
+  if (!certificate) return report(certificate.error());
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  auto ca = (*instance)->authority().import_signed_ca(options.name, *certificate, cli_actor());
+  if (!ca) return report(ca.error());
+  (*instance)->log().info("CA '{}' is active ({})", ca->name, ca->subject);
+  print_ca_summary("activated", *ca);
+  return exit_ok;
+}
+
+int run_import(Cli& cli, const CaOptions& options) {
+  auto certificate = read_input(options.cert);
+  if (!certificate) return report(certificate.error());
+  auto key = read_input(options.key);
+  if (!key) return report(key.error());
+  std::string passphrase;
+  if (!options.key_passphrase_file.empty()) {
+    auto secret = read_secret_file(options.key_passphrase_file);
+    if (!secret) return report(secret.error());
+    passphrase = std::move(*secret);
+  }
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  ImportCaRequest request{
+      .name = options.name,
+      .certificate_pem = std::move(*certificate),
+      .private_key_pem = std::move(*key),
+      .passphrase = std::move(passphrase),
+      .make_default = options.make_default,
+      .requester = cli_actor(),
+  };
+  auto ca = (*instance)->authority().import_ca(request);
+  OPENSSL_cleanse(request.private_key_pem.data(), request.private_key_pem.size());
+  OPENSSL_cleanse(request.passphrase.data(), request.passphrase.size());
+  if (!ca) return report(ca.error());
+  (*instance)->log().info("imported CA '{}' ({})", ca->name, ca->subject);
+  print_ca_summary("imported", *ca);
+  return exit_ok;
+}
+
+int run_set_default(Cli& cli, const CaOptions& options) {
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  if (auto done = (*instance)->authority().set_default_ca(options.name, cli_actor()); !done) return report(done.error());
+  (*instance)->log().info("CA '{}' is now the default issuing CA", options.name);
+  fmt::print("default CA is now '{}'\n", options.name);
+  return exit_ok;
+}
+
+}  // namespace
+
+void register_ca_commands(CLI::App& app, Cli& cli) {
+  auto* ca = app.add_subcommand("ca", "manage certificate authorities");
+  ca->require_subcommand(1);
+
+  auto list = std::make_shared<CaOptions>();
+  auto* list_cmd = ca->add_subcommand("list", "list the CAs");
+  list_cmd->add_flag("--json", list->json, "JSON output");
+  cli.on(list_cmd, [&cli, list] { return run_list(cli, *list); });
+
+  auto show = std::make_shared<CaOptions>();
+  auto* show_cmd = ca->add_subcommand("show", "print a CA certificate as PEM (a pending CA: its CSR)");
+  show_cmd->add_option("NAME", show->name, "CA name")->required();
+  show_cmd->add_flag("--chain", show->chain, "print the chain: this CA first, then every CA above it");
+  show_cmd->add_flag("--json", show->json, "JSON output (includes the PEM)");
+  cli.on(show_cmd, [&cli, show] { return run_show(cli, *show); });
+
+  auto create = std::make_shared<CaOptions>();
+  auto* create_cmd = ca->add_subcommand("create", "create a CA: a self-signed root, or signed by --parent");
+  create_cmd->add_option("NAME", create->name, "CA name ([a-z0-9-], used in URLs)")->required();
+  create_cmd->add_option("--cn", create->common_name, "common name")->required();
+  create_cmd->add_option("--parent", create->parent, "CA in this instance that signs the new one");
+  create_cmd->add_option("--key-type", create->key_type, "key type (default: ca.key_type)")->check(key_type_validator());
+  create_cmd->add_option("--days", create->days,
+                         "validity (default: ca.root_validity_days, or ca.issuing_validity_days with --parent)")
+      ->check(CLI::Range(1, 36500));
+  create_cmd->add_option("--path-length", create->path_length, "basicConstraints pathLenConstraint")
+      ->check(CLI::Range(0, 16));
+  create_cmd->add_flag("--default", create->make_default, "make it the default issuing CA");
+  cli.on(create_cmd, [&cli, create] { return run_create(cli, *create); });
+
+  auto csr = std::make_shared<CaOptions>();
+  auto* csr_cmd = ca->add_subcommand("csr", "make a key and a CSR for a CA to be signed by an external root");
+  csr_cmd->add_option("NAME", csr->name, "CA name")->required();
+  csr_cmd->add_option("--cn", csr->common_name, "common name")->required();
+  csr_cmd->add_option("--key-type", csr->key_type, "key type (default: ca.key_type)")->check(key_type_validator());
+  csr_cmd->add_option("--out", csr->out, "write the CSR here instead of stdout");
+  cli.on(csr_cmd, [&cli, csr] { return run_csr(cli, *csr); });
+
+  auto import_signed = std::make_shared<CaOptions>();
+  auto* import_signed_cmd =
+      ca->add_subcommand("import-signed", "complete a pending CA with its certificate signed by the external root");
+  import_signed_cmd->add_option("NAME", import_signed->name, "CA name")->required();
+  import_signed_cmd->add_option("--cert", import_signed->cert, "the CA certificate PEM, followed by its chain")
+      ->required()
+      ->check(input_file_validator());
+  cli.on(import_signed_cmd, [&cli, import_signed] { return run_import_signed(cli, *import_signed); });
+
+  auto import = std::make_shared<CaOptions>();
+  auto* import_cmd = ca->add_subcommand("import", "bring in an existing CA certificate and its private key");
+  import_cmd->add_option("NAME", import->name, "CA name")->required();
+  import_cmd->add_option("--cert", import->cert, "the CA certificate PEM, optionally followed by its chain")
+      ->required()
+      ->check(input_file_validator());
+  import_cmd->add_option("--key", import->key, "the CA private key PEM")->required()->check(CLI::ExistingFile);
+  import_cmd->add_option("--key-passphrase-file", import->key_passphrase_file, "passphrase of an encrypted key PEM")
+      ->check(CLI::ExistingFile);
+  import_cmd->add_flag("--default", import->make_default, "make it the default issuing CA");
+  cli.on(import_cmd, [&cli, import] { return run_import(cli, *import); });
+
+  auto set_default = std::make_shared<CaOptions>();
+  auto* set_default_cmd = ca->add_subcommand("set-default", "make a CA the default issuing CA");
+  set_default_cmd->add_option("NAME", set_default->name, "CA name")->required();
+  cli.on(set_default_cmd, [&cli, set_default] { return run_set_default(cli, *set_default); });
+}
+
+}  // namespace fca::app

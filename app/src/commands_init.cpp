@@ -1,0 +1,182 @@
+// `init`: a new data directory with a root CA and a default issuing CA; `--lab` adds demo certificates.
+#include <fmt/core.h>
+
+#include "command.hpp"
+#include "credentials.hpp"
+#include "files.hpp"
+#include "fca/core/x509.hpp"
+
+namespace fca::app {
+namespace {
+
+struct InitOptions {
+  std::string key_type;
+  bool lab = false;
+  std::string root_cn = "Facility Root CA";
+  std::string issuing_cn = "Facility Issuing CA";
+  std::string organization;
+  std::string country;
+  std::string pkcs11_module;
+  std::string pkcs11_token;
+  std::string pkcs11_pin_file;
+};
+
+// The options become config keys and go through the same validation as the file itself.
+std::expected<Config, int> config_from(const InitOptions& options) {
+  nlohmann::json document = nlohmann::json::object();
+  if (!options.key_type.empty()) document["ca"]["key_type"] = options.key_type;
+  if (!options.organization.empty()) document["ca"]["organization"] = options.organization;
+  if (!options.country.empty()) document["ca"]["country"] = options.country;
+  if (!options.pkcs11_token.empty()) {
+    document["keys"]["backend"] = "pkcs11";
+    auto& pkcs11 = document["keys"]["pkcs11"];
+    pkcs11["token"] = options.pkcs11_token;
+    if (!options.pkcs11_module.empty()) pkcs11["module"] = options.pkcs11_module;
+    // Stored absolute: a relative path in config.json means relative to the data directory.
+    if (!options.pkcs11_pin_file.empty()) pkcs11["pin_file"] = std::filesystem::absolute(options.pkcs11_pin_file).string();
+  }
+  auto config = parse_config(document, "init options");
+  if (!config) return std::unexpected(report(exit_usage, config.error().message));
+  return std::move(*config);
+}
+
+struct LabCertificate {
+  std::string file_base;
+  std::string common_name;
+  std::string profile;
+  std::string key_type;
+  std::string description;
+  bool revoke = false;
+};
+
+int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
+  auto& authority = instance.authority();
+  if (auto made = ensure_private_directory(lab_directory); !made) return report(made.error());
+
+  auto issuing = authority.find_ca("issuing");
+  if (!issuing) return report(issuing.error());
+  auto chain = authority.chain(*issuing);
+  if (!chain) return report(chain.error());
+  std::string chain_pem;
+  for (const auto& cert : *chain) chain_pem += to_pem(cert.get());
+  if (auto w = write_output(lab_directory / "root.pem", to_pem(chain->back().get()), 0644); !w) return report(w.error());
+  if (auto w = write_output(lab_directory / "issuing.pem", to_pem(chain->front().get()), 0644); !w) return report(w.error());
+  if (auto w = write_output(lab_directory / "ca-chain.pem", chain_pem, 0644); !w) return report(w.error());
+
+  // No expired example: the authority issues from the current time only, and faking the clock
+  // would put a false time in the audit log.
+  const std::vector<LabCertificate> demos{
+      {"valid", "localhost", "nmos-node", "p256", "valid server+client certificate, ECDSA P-256", false},
+      {"valid-rsa", "localhost", "nmos-node", "rsa2048", "valid server+client certificate, RSA 2048", false},
+      {"revoked", "revoked.localhost", "nmos-node", "p256", "revoked (keyCompromise)", true},
+      {"wrong-eku", "wrong-eku.localhost", "client", "p256", "client-only EKU: a TLS client must reject it as a server",
+       false},
+  };
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& demo : demos) {
+    auto files = credential_files(lab_directory, demo.file_base, false);
+    if (auto absent = refuse_existing(files); !absent) return report(absent.error());
+    IssueRequest request{.csr = {}, .profile = demo.profile, .requester = cli_actor(), .ca = "issuing", .validity_days = {}};
+    auto credentials = generate_and_issue(authority, *KeySpec::parse(demo.key_type), demo.common_name,
+                                          {SubjectAltName{SubjectAltName::Kind::dns, demo.common_name}}, request);
+    if (!credentials) return report(credentials.error());
+    if (demo.revoke) {
+      auto revoked = authority.revoke(RevokeRequest{.serial = credentials->issued.record.serial,
+                                                    .ca = "issuing",
+                                                    .reason = RevocationReason::key_compromise,
+                                                    .invalidity_date = {},
+                                                    .requester = cli_actor()});
+      if (!revoked) return report(revoked.error());
+    }
+    if (auto w = write_credentials(files, *credentials, std::nullopt); !w) return report(w.error());
+    rows.push_back({files.cert.filename().string(), credentials->issued.record.serial, demo.description});
+  }
+  fmt::print("lab certificates in {} (keys are unencrypted, mode 0600; CA certificates in root.pem, issuing.pem, "
+             "ca-chain.pem):\n",
+             lab_directory.string());
+  for (const auto& row : rows) fmt::print("  {:<20} {}  {}\n", row[0], row[1], row[2]);
+  return exit_ok;
+}
+
+int run_init(Cli& cli, const InitOptions& options) {
+  const auto directory = cli.data_directory();
+  std::error_code ec;
+  if (std::filesystem::exists(cli.config_file(), ec)) {
+    return report(exit_conflict, cli.config_file().string() + " exists: the data directory is initialised already");
+  }
+  auto config = config_from(options);
+  if (!config) return config.error();
+
+  if (auto made = ensure_private_directory(directory); !made) return report(made.error());
+  const auto mode = std::filesystem::status(directory, ec).permissions();
+  if ((mode & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) != std::filesystem::perms::none) {
+    cli.logger()->warn("{} is accessible to other users; `chmod 700 {}` is advised", directory.string(),
+                       directory.string());
+  }
+  if (config->keys.passphrase_file) {
+    const auto passphrase_file = resolve_in(directory, *config->keys.passphrase_file);
+    if (!std::filesystem::exists(passphrase_file, ec)) {
+      if (auto made = create_random_secret_file(passphrase_file); !made) return report(made.error());
+    }
+  }
+
+  auto instance = cli.open(*config);
+  if (!instance) return instance.error();
+  auto& authority = (*instance)->authority();
+  auto existing = (*instance)->database().list_cas();
+  if (!existing) return report(existing.error());
+  if (!existing->empty()) return report(exit_conflict, "the database already holds CAs; not initialising over them");
+
+  const auto key = *KeySpec::parse(config->ca.key_type);
+  auto root = authority.create_ca(CreateCaRequest{.name = "root",
+                                                  .common_name = options.root_cn,
+                                                  .key = key,
+                                                  .validity_days = config->ca.root_validity_days,
+                                                  .parent = std::nullopt,
+                                                  .path_length = std::nullopt,
+                                                  .make_default = false,
+                                                  .requester = cli_actor()});
+  if (!root) return report(root.error());
+  auto issuing = authority.create_ca(CreateCaRequest{.name = "issuing",
+                                                     .common_name = options.issuing_cn,
+                                                     .key = key,
+                                                     .validity_days = config->ca.issuing_validity_days,
+                                                     .parent = "root",
+                                                     .path_length = 0,
+                                                     .make_default = true,
+                                                     .requester = cli_actor()});
+  if (!issuing) return report(issuing.error());
+
+  // Written last: a data directory only counts as initialised once its CAs exist.
+  if (auto w = write_atomically(cli.config_file(), config->to_json().dump(2) + "\n", 0600); !w) return report(w.error());
+  (*instance)->log().info("initialised {} with root CA 'root' and default issuing CA 'issuing'", directory.string());
+  fmt::print("initialised {}\n  root CA     root     {}\n  issuing CA  issuing  {} (default)\n", directory.string(),
+             root->subject, issuing->subject);
+  if (options.lab) return make_lab(**instance, directory / "lab");
+  return exit_ok;
+}
+
+}  // namespace
+
+void register_init_command(CLI::App& app, Cli& cli) {
+  auto options = std::make_shared<InitOptions>();
+  auto* init = app.add_subcommand("init", "create the data directory, config.json, a root CA and an issuing CA");
+  init->add_option("--key-type", options->key_type, "CA key type (default: ca.key_type, p256)")
+      ->check(key_type_validator());
+  init->add_flag("--lab", options->lab,
+                 "also issue demo certificates into DIR/lab/ (valid ECDSA and RSA, revoked, wrong EKU)");
+  init->add_option("--root-cn", options->root_cn, "root CA common name")->capture_default_str();
+  init->add_option("--issuing-cn", options->issuing_cn, "issuing CA common name")->capture_default_str();
+  init->add_option("--organization", options->organization, "O= of the CA subjects (ca.organization)");
+  init->add_option("--country", options->country, "C= of the CA subjects (ca.country)");
+  auto* token = init->add_option("--pkcs11-token", options->pkcs11_token, "keep CA keys in this PKCS#11 token");
+  init->add_option("--pkcs11-module", options->pkcs11_module, "PKCS#11 module (default /usr/lib/softhsm/libsofthsm2.so)")
+      ->needs(token);
+  init->add_option("--pkcs11-pin-file", options->pkcs11_pin_file, "file holding the token's user PIN")
+      ->check(CLI::ExistingFile)
+      ->needs(token);
+  token->needs(init->get_option("--pkcs11-pin-file"));
+  cli.on(init, [&cli, options] { return run_init(cli, *options); });
+}
+
+}  // namespace fca::app

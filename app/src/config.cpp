@@ -1,0 +1,394 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "fca/core/keys.hpp"
+#include "fca/core/policy.hpp"
+#include "fca/core/profile.hpp"
+
+namespace fca::app {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxValidityDays = 36500;
+constexpr std::array kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// Collects every problem so an operator fixes the file in one pass, not one error per run.
+class Problems {
+ public:
+  explicit Problems(std::string source) : source_(std::move(source)) {}
+  void add(const std::string& path, const std::string& reason) {
+    lines_.push_back(source_ + ": " + (path.empty() ? "" : path + ": ") + reason);
+  }
+  bool empty() const { return lines_.empty(); }
+  std::string text() const {
+    std::string out;
+    for (const auto& line : lines_) out += (out.empty() ? "" : "\n") + line;
+    return out;
+  }
+
+ private:
+  std::string source_;
+  std::vector<std::string> lines_;
+};
+
+// One JSON object of the config. Each accessor marks its key as known and returns nothing when the
+// key is absent or its value is wrong (the problem is recorded); finish() reports the unknown keys.
+class Section {
+ public:
+  Section(const json* object, std::string path, Problems& problems)
+      : object_(object), path_(std::move(path)), problems_(problems) {}
+
+  std::string path_of(std::string_view key) const { return path_.empty() ? std::string(key) : path_ + "." + std::string(key); }
+
+  const json* value(std::string_view key) {
+    known_.emplace(key);
+    if (object_ == nullptr) return nullptr;
+    auto it = object_->find(std::string(key));
+    return it == object_->end() ? nullptr : &*it;
+  }
+
+  template <class Check>
+  std::optional<std::string> text(std::string_view key, Check is_valid, const std::string& expectation) {
+    const json* v = value(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_string() || !is_valid(v->get<std::string>())) {
+      problems_.add(path_of(key), expectation);
+      return std::nullopt;
+    }
+    return v->get<std::string>();
+  }
+
+  std::optional<int> integer(std::string_view key, long long min, long long max = std::numeric_limits<int>::max()) {
+    const json* v = value(key);
+    if (v == nullptr) return std::nullopt;
+    const bool in_range = v->is_number_integer() && !(v->is_number_unsigned() && v->get<unsigned long long>() >
+                                                                                    static_cast<unsigned long long>(max)) &&
+                          v->get<long long>() >= min && v->get<long long>() <= max;
+    if (!in_range) {
+      problems_.add(path_of(key), max == std::numeric_limits<int>::max()
+                                      ? "must be an integer >= " + std::to_string(min)
+                                      : "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+      return std::nullopt;
+    }
+    return static_cast<int>(v->get<long long>());
+  }
+
+  std::optional<bool> boolean(std::string_view key) {
+    const json* v = value(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_boolean()) {
+      problems_.add(path_of(key), "must be true or false");
+      return std::nullopt;
+    }
+    return v->get<bool>();
+  }
+
+  template <class Check>
+  std::optional<std::vector<std::string>> text_list(std::string_view key, Check is_valid, const std::string& expectation) {
+    const json* v = value(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_array()) {
+      problems_.add(path_of(key), "must be an array of strings");
+      return std::nullopt;
+    }
+    std::vector<std::string> items;
+    bool ok = true;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const json& item = (*v)[i];
+      if (!item.is_string() || !is_valid(item.get<std::string>())) {
+        problems_.add(path_of(key) + "[" + std::to_string(i) + "]", expectation);
+        ok = false;
+        continue;
+      }
+      items.push_back(item.get<std::string>());
+    }
+    if (!ok) return std::nullopt;
+    return items;
+  }
+
+  // A nested object; absent is fine (every key inside takes its default).
+  Section section(std::string_view key) {
+    const json* v = value(key);
+    if (v != nullptr && !v->is_object()) {
+      problems_.add(path_of(key), "must be an object");
+      v = nullptr;
+    }
+    return Section(v, path_of(key), problems_);
+  }
+
+  bool present() const { return object_ != nullptr; }
+  bool has(std::string_view key) const { return object_ != nullptr && object_->contains(std::string(key)); }
+  const json* object() const { return object_; }
+  Problems& problems() { return problems_; }
+
+  void finish() {
+    if (object_ == nullptr) return;
+    for (const auto& [key, unused] : object_->items()) {
+      if (!known_.contains(key)) problems_.add(path_of(key), "unknown key");
+    }
+  }
+
+ private:
+  const json* object_;
+  std::string path_;
+  Problems& problems_;
+  std::set<std::string, std::less<>> known_;
+};
+
+bool non_empty(const std::string& s) { return !s.empty(); }
+
+bool is_env_name(const std::string& s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::ranges::all_of(s, [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool is_key_type(const std::string& s) { return KeySpec::parse(s).has_value(); }
+
+bool is_country(const std::string& s) {
+  return s.empty() || (s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z');
+}
+
+bool is_url_base(const std::string& s) {
+  if (s.empty()) return true;
+  const bool scheme = s.starts_with("http://") || s.starts_with("https://");
+  const auto host_start = s.find("://") + 3;
+  return scheme && s.size() > host_start && s.back() != '/' &&
+         std::ranges::none_of(s, [](char c) { return c == ' ' || c == '?' || c == '#' || c < 0x21; });
+}
+
+bool is_log_level(const std::string& s) {
+  return std::ranges::find(kLogLevels, s) != kLogLevels.end();
+}
+
+bool is_dns_suffix(const std::string& s) { return is_valid_dns_name(s, false); }
+
+void read_keys(Section keys, Config& config) {
+  auto& out = config.keys;
+  if (auto v = keys.text("backend", [](const std::string& s) { return s == "file" || s == "pkcs11"; },
+                         "must be \"file\" or \"pkcs11\"")) {
+    out.backend = *v;
+  }
+  if (auto v = keys.text("directory", non_empty, "must be a non-empty path")) out.directory = *v;
+  out.passphrase_file = keys.text("passphrase_file", non_empty, "must be a non-empty path");
+  out.passphrase_env = keys.text("passphrase_env", is_env_name, "must be an environment variable name");
+  if (auto v = keys.boolean("allow_unencrypted")) out.allow_unencrypted = *v;
+  if (keys.has("passphrase_file") && keys.has("passphrase_env")) {
+    keys.problems().add(keys.path_of("passphrase_env"), "set keys.passphrase_file or keys.passphrase_env, not both");
+  }
+
+  auto pkcs11 = keys.section("pkcs11");
+  if (pkcs11.present()) {
+    Pkcs11Config p;
+    if (auto v = pkcs11.text("module", non_empty, "must be the path of a PKCS#11 module")) p.module = *v;
+    if (auto v = pkcs11.text("token", non_empty, "must be a non-empty token label")) p.token = *v;
+    p.pin_file = pkcs11.text("pin_file", non_empty, "must be a non-empty path");
+    p.pin_env = pkcs11.text("pin_env", is_env_name, "must be an environment variable name");
+    if (!pkcs11.has("token")) pkcs11.problems().add(pkcs11.path_of("token"), "required when keys.pkcs11 is set");
+    if (pkcs11.has("pin_file") && pkcs11.has("pin_env")) {
+      pkcs11.problems().add(pkcs11.path_of("pin_env"), "set keys.pkcs11.pin_file or keys.pkcs11.pin_env, not both");
+    }
+    if (!pkcs11.has("pin_file") && !pkcs11.has("pin_env")) {
+      pkcs11.problems().add(pkcs11.path_of("pin_file"), "required (or keys.pkcs11.pin_env): the token's user PIN");
+    }
+    pkcs11.finish();
+    out.pkcs11 = std::move(p);
+  } else if (out.backend == "pkcs11") {
+    keys.problems().add(keys.path_of("pkcs11"), "required when keys.backend is \"pkcs11\"");
+  }
+  keys.finish();
+
+  // Keys are encrypted at rest unless the operator explicitly opts out (lab use).
+  if (!out.passphrase_file && !out.passphrase_env && !out.allow_unencrypted) out.passphrase_file = kDefaultPassphraseFile;
+}
+
+void read_ca(Section ca, Config& config) {
+  auto& out = config.ca;
+  if (auto v = ca.text("key_type", is_key_type, "must be one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519")) {
+    out.key_type = *v;
+  }
+  if (auto v = ca.integer("root_validity_days", 1, kMaxValidityDays)) out.root_validity_days = *v;
+  if (auto v = ca.integer("issuing_validity_days", 1, kMaxValidityDays)) out.issuing_validity_days = *v;
+  if (auto v = ca.text("organization", [](const std::string& s) { return s.size() <= 64; },
+                       "must be a string of at most 64 characters")) {
+    out.organization = *v;
+  }
+  if (auto v = ca.text("country", is_country, "must be a two-letter country code (ISO 3166, upper case) or empty")) {
+    out.country = *v;
+  }
+  if (auto v = ca.integer("backdate_seconds", 0, 86400)) out.backdate_seconds = *v;
+  ca.finish();
+}
+
+void read_policy(Section policy, Config& config) {
+  auto& out = config.policy;
+  if (auto v = policy.text_list("allowed_dns_suffixes", is_dns_suffix, "must be a DNS name such as \"example.com\"")) {
+    out.allowed_dns_suffixes = *v;
+  }
+  if (auto v = policy.boolean("allow_wildcards")) out.allow_wildcards = *v;
+  if (auto v = policy.boolean("allow_ip_sans")) out.allow_ip_sans = *v;
+  if (auto v = policy.boolean("allow_ed25519")) out.allow_ed25519 = *v;
+  if (auto v = policy.integer("min_rsa_bits", 2048)) out.min_rsa_bits = *v;
+  if (auto v = policy.integer("min_ec_bits", 256)) out.min_ec_bits = *v;
+  policy.finish();
+}
+
+void read_profiles(Section profiles, Config& config) {
+  if (!profiles.present()) return;
+  const auto builtin = builtin_profiles();
+  std::string known_names;
+  for (const auto& p : builtin) known_names += (known_names.empty() ? "" : ", ") + p.name;
+
+  for (const auto& [name, unused] : profiles.object()->items()) {
+    auto found = std::ranges::find(builtin, name, &Profile::name);
+    if (found == builtin.end()) {
+      profiles.value(name);  // reported here, not again as an unknown key
+      profiles.problems().add(profiles.path_of(name), "unknown profile (known: " + known_names + ")");
+      continue;
+    }
+    auto section = profiles.section(name);
+    ProfileOverride override_;
+    override_.default_validity_days = section.integer("default_validity_days", 1, kMaxValidityDays);
+    override_.max_validity_days = section.integer("max_validity_days", 1, kMaxValidityDays);
+    section.finish();
+    const int default_days = override_.default_validity_days.value_or(found->default_validity_days);
+    const int max_days = override_.max_validity_days.value_or(found->max_validity_days);
+    if (default_days > max_days) {
+      profiles.problems().add(section.path_of("default_validity_days"),
+                              "must not exceed max_validity_days (" + std::to_string(max_days) + ")");
+    }
+    config.profiles[name] = override_;
+  }
+  profiles.finish();
+}
+
+}  // namespace
+
+std::expected<Config, ConfigError> parse_config(const json& document, const std::string& source) {
+  Problems problems(source);
+  if (!document.is_object()) {
+    problems.add("", "must hold a JSON object");
+    return std::unexpected(ConfigError{ConfigError::Kind::invalid, problems.text()});
+  }
+  Config config;
+  Section root(&document, "", problems);
+  if (auto v = root.text("database", non_empty, "must be a non-empty path")) config.database = *v;
+  read_keys(root.section("keys"), config);
+  read_ca(root.section("ca"), config);
+  auto urls = root.section("urls");
+  if (auto v = urls.text("base", is_url_base,
+                         "must be an http:// or https:// URL without a trailing slash, query or fragment, or \"\"")) {
+    config.url_base = *v;
+  }
+  urls.finish();
+  read_policy(root.section("policy"), config);
+  read_profiles(root.section("profiles"), config);
+  auto log = root.section("log");
+  if (auto v = log.text("level", is_log_level, "must be one of trace, debug, info, warn, error, critical, off")) {
+    config.log_level = *v;
+  }
+  log.finish();
+  root.finish();
+
+  if (!problems.empty()) return std::unexpected(ConfigError{ConfigError::Kind::invalid, problems.text()});
+  return config;
+}
+
+std::expected<Config, ConfigError> load_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+      return std::unexpected(ConfigError{ConfigError::Kind::missing, file.string() + " does not exist"});
+    }
+    return std::unexpected(ConfigError{ConfigError::Kind::invalid, file.string() + ": cannot be read"});
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  json document;
+  try {
+    document = json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    // e.what() says where the syntax breaks ("at line 3, column 5").
+    return std::unexpected(ConfigError{ConfigError::Kind::invalid, file.string() + ": not valid JSON: " + e.what()});
+  }
+  return parse_config(document, file.string());
+}
+
+std::filesystem::path resolve_in(const std::filesystem::path& data_directory, const std::string& configured) {
+  std::filesystem::path path(configured);
+  return path.is_absolute() ? path : data_directory / path;
+}
+
+CaSettings Config::ca_settings() const {
+  CaSettings settings;
+  settings.policy = policy;
+  auto all = builtin_profiles();
+  for (auto& profile : all) {
+    auto it = profiles.find(profile.name);
+    if (it == profiles.end()) continue;
+    if (it->second.default_validity_days) profile.default_validity_days = *it->second.default_validity_days;
+    if (it->second.max_validity_days) profile.max_validity_days = *it->second.max_validity_days;
+  }
+  settings.profiles = ProfileSet(std::move(all));
+  settings.urls.base = url_base;
+  settings.subject.organization = ca.organization;
+  settings.subject.country = ca.country;
+  settings.backdate = std::chrono::seconds(ca.backdate_seconds);
+  return settings;
+}
+
+nlohmann::ordered_json Config::to_json() const {
+  nlohmann::ordered_json keys_json;
+  keys_json["backend"] = keys.backend;
+  keys_json["directory"] = keys.directory;
+  if (keys.passphrase_file) keys_json["passphrase_file"] = *keys.passphrase_file;
+  if (keys.passphrase_env) keys_json["passphrase_env"] = *keys.passphrase_env;
+  keys_json["allow_unencrypted"] = keys.allow_unencrypted;
+  if (keys.pkcs11) {
+    nlohmann::ordered_json p;
+    p["module"] = keys.pkcs11->module;
+    p["token"] = keys.pkcs11->token;
+    if (keys.pkcs11->pin_file) p["pin_file"] = *keys.pkcs11->pin_file;
+    if (keys.pkcs11->pin_env) p["pin_env"] = *keys.pkcs11->pin_env;
+    keys_json["pkcs11"] = std::move(p);
+  }
+
+  nlohmann::ordered_json profiles_json = nlohmann::ordered_json::object();
+  for (const auto& [name, override_] : profiles) {
+    nlohmann::ordered_json p = nlohmann::ordered_json::object();
+    if (override_.default_validity_days) p["default_validity_days"] = *override_.default_validity_days;
+    if (override_.max_validity_days) p["max_validity_days"] = *override_.max_validity_days;
+    profiles_json[name] = std::move(p);
+  }
+
+  nlohmann::ordered_json out;
+  out["database"] = database;
+  out["keys"] = std::move(keys_json);
+  out["ca"] = {{"key_type", ca.key_type},
+               {"root_validity_days", ca.root_validity_days},
+               {"issuing_validity_days", ca.issuing_validity_days},
+               {"organization", ca.organization},
+               {"country", ca.country},
+               {"backdate_seconds", ca.backdate_seconds}};
+  out["urls"] = {{"base", url_base}};
+  out["policy"] = {{"allowed_dns_suffixes", policy.allowed_dns_suffixes},
+                   {"allow_wildcards", policy.allow_wildcards},
+                   {"allow_ip_sans", policy.allow_ip_sans},
+                   {"allow_ed25519", policy.allow_ed25519},
+                   {"min_rsa_bits", policy.min_rsa_bits},
+                   {"min_ec_bits", policy.min_ec_bits}};
+  out["profiles"] = std::move(profiles_json);
+  out["log"] = {{"level", log_level}};
+  return out;
+}
+
+}  // namespace fca::app

@@ -1,0 +1,85 @@
+#include "instance.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include "files.hpp"
+
+namespace fca::app {
+namespace {
+
+Result<std::optional<std::string>> key_passphrase(const std::filesystem::path& data_directory, const KeysConfig& keys) {
+  if (keys.passphrase_file) {
+    auto secret = read_secret_file(resolve_in(data_directory, *keys.passphrase_file));
+    if (!secret) return fail(secret.error().code, "key passphrase (keys.passphrase_file): " + secret.error().message);
+    return std::optional<std::string>(std::move(*secret));
+  }
+  if (keys.passphrase_env) {
+    auto secret = read_secret_env(*keys.passphrase_env);
+    if (!secret) return fail(secret.error().code, "key passphrase (keys.passphrase_env): " + secret.error().message);
+    return std::optional<std::string>(std::move(*secret));
+  }
+  return std::optional<std::string>();  // keys.allow_unencrypted
+}
+
+Result<std::string> pkcs11_pin(const std::filesystem::path& data_directory, const Pkcs11Config& pkcs11) {
+  auto pin = pkcs11.pin_file ? read_secret_file(resolve_in(data_directory, *pkcs11.pin_file))
+                             : read_secret_env(*pkcs11.pin_env);
+  if (!pin) return fail(pin.error().code, "PKCS#11 PIN: " + pin.error().message);
+  return pin;
+}
+
+}  // namespace
+
+Instance::Instance(std::filesystem::path data_directory, Config config, std::shared_ptr<spdlog::logger> logger)
+    : data_directory_(std::move(data_directory)), config_(std::move(config)), logger_(std::move(logger)) {}
+
+Instance::~Instance() = default;
+
+Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_directory, Config config,
+                                                 std::shared_ptr<spdlog::logger> logger) {
+  std::unique_ptr<Instance> instance(new Instance(std::move(data_directory), std::move(config), std::move(logger)));
+  const auto& dir = instance->data_directory_;
+  const auto& cfg = instance->config_;
+
+  auto database = db::Database::open(resolve_in(dir, cfg.database));
+  if (!database) return std::unexpected(database.error());
+  instance->database_ = std::move(*database);
+
+  auto passphrase = key_passphrase(dir, cfg.keys);
+  if (!passphrase) return std::unexpected(passphrase.error());
+  const auto key_directory = resolve_in(dir, cfg.keys.directory);
+  if (auto made = ensure_private_directory(key_directory); !made) return std::unexpected(made.error());
+  instance->key_stores_.add(std::make_unique<FileKeyStore>(FileKeyStoreOptions{
+                                .directory = key_directory,
+                                .passphrase = std::move(*passphrase),
+                                .allow_unencrypted = cfg.keys.allow_unencrypted,
+                            }),
+                            cfg.keys.backend == "file");
+  if (cfg.keys.pkcs11) {
+    auto pin = pkcs11_pin(dir, *cfg.keys.pkcs11);
+    if (!pin) return std::unexpected(pin.error());
+    instance->key_stores_.add(std::make_unique<Pkcs11KeyStore>(Pkcs11KeyStoreOptions{
+                                  .module_path = cfg.keys.pkcs11->module,
+                                  .token_label = cfg.keys.pkcs11->token,
+                                  .pin = std::move(*pin),
+                              }),
+                              cfg.keys.backend == "pkcs11");
+  }
+
+  instance->signing_keys_ = std::make_unique<SigningKeys>(instance->key_stores_);
+  instance->authority_ = std::make_unique<CertificateAuthority>(*instance->database_, *instance->database_,
+                                                                *instance->signing_keys_, instance->clock_,
+                                                                cfg.ca_settings());
+  return instance;
+}
+
+std::string cli_actor() {
+  const passwd* entry = ::getpwuid(::geteuid());
+  if (entry != nullptr && entry->pw_name != nullptr && *entry->pw_name != '\0') {
+    return std::string("cli:") + entry->pw_name;
+  }
+  return "cli:uid" + std::to_string(::geteuid());
+}
+
+}  // namespace fca::app
