@@ -235,8 +235,9 @@ Result<std::vector<X509Ptr>> CertificateAuthority::chain(const CaRecord& ca) {
   return out;
 }
 
-Result<CaRecord> CertificateAuthority::store_new_ca(CaRecord record, const X509* cert, bool make_default,
-                                                    std::string_view requester, std::string_view action) {
+Result<CaRecord> CertificateAuthority::store_new_ca(
+    CaRecord record, const X509* cert, bool make_default, std::string_view requester, std::string_view action,
+    const std::optional<std::pair<CertificateRecord, AuditEvent>>& issued_by_parent) {
   const auto now = clock_.now();
   record.state = CaState::active;
   record.certificate_pem = to_pem(cert);
@@ -251,7 +252,9 @@ Result<CaRecord> CertificateAuthority::store_new_ca(CaRecord record, const X509*
                                       {"key_uri_scheme", record.key_uri.substr(0, record.key_uri.find(':'))},
                                       {"default", make_default ? "true" : "false"}}),
                          now};
-  auto id = cas_.insert_ca(record, audit);
+  auto id = issued_by_parent
+                ? cas_.insert_subordinate_ca(record, audit, issued_by_parent->first, issued_by_parent->second)
+                : cas_.insert_ca(record, audit);
   if (!id) return std::unexpected(id.error());
   record.id = *id;
   return record;
@@ -318,14 +321,16 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
   record.name = request.name;
   record.key_uri = *key_uri;
   if (parent) record.parent_id = parent->id;
+  std::optional<std::pair<CertificateRecord, AuditEvent>> issued_by_parent;
   if (parent) {
     // The parent's register holds the CA certificate too, so it can be revoked like any other.
     auto row = record_for(cert->get(), parent->id, profile, request.requester, now, std::nullopt);
-    const AuditEvent audit{request.requester, "certificate.issue", "certificate:" + parent->name + "/" + row.serial,
-                           json_object({{"profile", profile.name}, {"subject", row.subject}, {"ca", request.name}}), now};
-    if (auto inserted = certificates_.insert_certificate(row, audit); !inserted) return std::unexpected(inserted.error());
+    AuditEvent audit{request.requester, "certificate.issue", "certificate:" + parent->name + "/" + row.serial,
+                     json_object({{"profile", profile.name}, {"subject", row.subject}, {"ca", request.name}}), now};
+    issued_by_parent.emplace(std::move(row), std::move(audit));
   }
-  return store_new_ca(std::move(record), cert->get(), request.make_default, request.requester, "ca.create");
+  return store_new_ca(std::move(record), cert->get(), request.make_default, request.requester, "ca.create",
+                      issued_by_parent);
 }
 
 Result<CaRecord> CertificateAuthority::create_external_ca_csr(const ExternalCaCsrRequest& request) {

@@ -403,26 +403,38 @@ struct Database::Impl {
   }
 
   Result<std::int64_t> insert_ca(const CaRecord& ca, const AuditEvent& audit) {
-    return write_transaction("inserting a CA", [&]() -> Result<std::int64_t> {
-      auto existing = ca_id_named(ca.name);
-      if (!existing) return std::unexpected(existing.error());
-      if (*existing) return fail(Errc::conflict, "a CA named '" + ca.name + "' exists already");
-      if (auto parent = check_parent(ca); !parent) return std::unexpected(parent.error());
-      if (ca.is_default) {
-        if (auto cleared = clear_default_except(0); !cleared) return std::unexpected(cleared.error());
-      }
-      auto insert = prepare(
-          "INSERT INTO cas (name, state, certificate_pem, csr_pem, key_uri, parent_id, chain_pem, is_default, "
-          "subject, not_before, not_after, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-      if (!insert) return std::unexpected(insert.error());
-      bind_ca_fields(*insert, ca);
-      if (auto inserted = insert->run("inserting CA '" + ca.name + "'"); !inserted) {
-        return std::unexpected(inserted.error());
-      }
-      const std::int64_t id = sqlite3_last_insert_rowid(db());
-      if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
-      return id;
+    return write_transaction("inserting a CA", [&] { return insert_ca_rows(ca, audit); });
+  }
+
+  // A CA signed by another CA of this instance, and its certificate in the parent's register: one
+  // transaction, so neither exists without the other.
+  Result<std::int64_t> insert_subordinate_ca(const CaRecord& ca, const AuditEvent& audit, const CertificateRecord& cert,
+                                             const AuditEvent& cert_audit) {
+    return write_transaction("inserting a subordinate CA", [&]() -> Result<std::int64_t> {
+      if (auto inserted = insert_certificate_rows(cert, cert_audit); !inserted) return std::unexpected(inserted.error());
+      return insert_ca_rows(ca, audit);
     });
+  }
+
+  Result<std::int64_t> insert_ca_rows(const CaRecord& ca, const AuditEvent& audit) {
+    auto existing = ca_id_named(ca.name);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing) return fail(Errc::conflict, "a CA named '" + ca.name + "' exists already");
+    if (auto parent = check_parent(ca); !parent) return std::unexpected(parent.error());
+    if (ca.is_default) {
+      if (auto cleared = clear_default_except(0); !cleared) return std::unexpected(cleared.error());
+    }
+    auto insert = prepare(
+        "INSERT INTO cas (name, state, certificate_pem, csr_pem, key_uri, parent_id, chain_pem, is_default, "
+        "subject, not_before, not_after, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    if (!insert) return std::unexpected(insert.error());
+    bind_ca_fields(*insert, ca);
+    if (auto inserted = insert->run("inserting CA '" + ca.name + "'"); !inserted) {
+      return std::unexpected(inserted.error());
+    }
+    const std::int64_t id = sqlite3_last_insert_rowid(db());
+    if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
+    return id;
   }
 
   Result<void> update_ca(const CaRecord& ca, const AuditEvent& audit) {
@@ -474,51 +486,53 @@ struct Database::Impl {
   }
 
   Result<std::int64_t> insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) {
+    return write_transaction("inserting a certificate", [&] { return insert_certificate_rows(cert, audit); });
+  }
+
+  Result<std::int64_t> insert_certificate_rows(const CertificateRecord& cert, const AuditEvent& audit) {
     auto sans = encode_sans(cert.sans);
     if (!sans) return std::unexpected(sans.error());
-    return write_transaction("inserting a certificate", [&]() -> Result<std::int64_t> {
-      auto insert = prepare(
-          "INSERT INTO certificates (issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, "
-          "not_after, status, revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, "
-          "renewal_of, issued_at) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
-      if (!insert) return std::unexpected(insert.error());
-      std::optional<std::int64_t> reason_code;
-      if (cert.revocation_reason) reason_code = static_cast<std::int64_t>(*cert.revocation_reason);
-      insert->bind(1, cert.issuer_id)
-          .bind(2, std::string_view(cert.serial))
-          .bind(3, std::string_view(cert.subject))
-          .bind(4, std::string_view(cert.common_name))
-          .bind(5, std::string_view(*sans))
-          .bind(6, std::string_view(cert.profile))
-          .bind(7, std::string_view(cert.key_type))
-          .bind(8, to_unix(cert.not_before))
-          .bind(9, to_unix(cert.not_after))
-          .bind(10, std::string_view(to_string(cert.status)))
-          .bind(11, optional_unix(cert.revoked_at))
-          .bind(12, reason_code)
-          .bind(13, optional_unix(cert.invalidity_date))
-          .bind(14, std::span<const std::uint8_t>(cert.der))
-          .bind(15, std::string_view(cert.fingerprint_sha256))
-          .bind(16, std::string_view(cert.requester))
-          .bind(17, cert.renewal_of)
-          .bind(18, to_unix(cert.issued_at));
-      if (auto inserted = insert->run("inserting certificate " + cert.serial); !inserted) {
-        switch (insert->extended_error_code()) {
-          case SQLITE_CONSTRAINT_UNIQUE:
-          case SQLITE_CONSTRAINT_PRIMARYKEY:
-            return fail(Errc::conflict, "serial " + cert.serial + " exists already for CA id " +
-                                            std::to_string(cert.issuer_id));
-          case SQLITE_CONSTRAINT_FOREIGNKEY:
-            return fail(Errc::not_found, "issuing CA id " + std::to_string(cert.issuer_id) + " does not exist");
-          default:
-            return std::unexpected(inserted.error());
-        }
+    auto insert = prepare(
+        "INSERT INTO certificates (issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, "
+        "not_after, status, revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, "
+        "renewal_of, issued_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+    if (!insert) return std::unexpected(insert.error());
+    std::optional<std::int64_t> reason_code;
+    if (cert.revocation_reason) reason_code = static_cast<std::int64_t>(*cert.revocation_reason);
+    insert->bind(1, cert.issuer_id)
+        .bind(2, std::string_view(cert.serial))
+        .bind(3, std::string_view(cert.subject))
+        .bind(4, std::string_view(cert.common_name))
+        .bind(5, std::string_view(*sans))
+        .bind(6, std::string_view(cert.profile))
+        .bind(7, std::string_view(cert.key_type))
+        .bind(8, to_unix(cert.not_before))
+        .bind(9, to_unix(cert.not_after))
+        .bind(10, std::string_view(to_string(cert.status)))
+        .bind(11, optional_unix(cert.revoked_at))
+        .bind(12, reason_code)
+        .bind(13, optional_unix(cert.invalidity_date))
+        .bind(14, std::span<const std::uint8_t>(cert.der))
+        .bind(15, std::string_view(cert.fingerprint_sha256))
+        .bind(16, std::string_view(cert.requester))
+        .bind(17, cert.renewal_of)
+        .bind(18, to_unix(cert.issued_at));
+    if (auto inserted = insert->run("inserting certificate " + cert.serial); !inserted) {
+      switch (insert->extended_error_code()) {
+        case SQLITE_CONSTRAINT_UNIQUE:
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+          return fail(Errc::conflict, "serial " + cert.serial + " exists already for CA id " +
+                                          std::to_string(cert.issuer_id));
+        case SQLITE_CONSTRAINT_FOREIGNKEY:
+          return fail(Errc::not_found, "issuing CA id " + std::to_string(cert.issuer_id) + " does not exist");
+        default:
+          return std::unexpected(inserted.error());
       }
-      const std::int64_t id = sqlite3_last_insert_rowid(db());
-      if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
-      return id;
-    });
+    }
+    const std::int64_t id = sqlite3_last_insert_rowid(db());
+    if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
+    return id;
   }
 
   Result<CertificateRecord> change_status(std::int64_t issuer_id, std::string_view serial, const StatusChange& change,
@@ -933,6 +947,13 @@ Result<bool> Database::integrity_ok() {
 Result<std::int64_t> Database::insert_ca(const CaRecord& ca, const AuditEvent& audit) {
   std::lock_guard lock(mutex_);
   return impl_->insert_ca(ca, audit);
+}
+
+Result<std::int64_t> Database::insert_subordinate_ca(const CaRecord& ca, const AuditEvent& audit,
+                                                    const CertificateRecord& certificate,
+                                                    const AuditEvent& certificate_audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->insert_subordinate_ca(ca, audit, certificate, certificate_audit);
 }
 
 Result<void> Database::update_ca(const CaRecord& ca, const AuditEvent& audit) {

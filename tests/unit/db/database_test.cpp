@@ -727,3 +727,28 @@ TEST_CASE("concurrent writers through one Database keep rows and the audit chain
   CHECK(verification->intact);
   CHECK(verification->entries == kThreads * kPerThread + 1);
 }
+
+TEST_CASE("a subordinate CA and its certificate row are stored together or not at all", "[db][ca]") {
+  TempDir dir;
+  auto db = open_database(dir / "ca.db");
+  const auto root = insert_ca(*db, make_ca("root"));
+  auto issuing = make_ca("issuing", true);
+  issuing.parent_id = root;
+  const auto row = make_certificate(root, "0A0B", "Issuing", "sub-ca");
+
+  auto id = db->insert_subordinate_ca(issuing, event("ca.create", "ca:issuing"), row,
+                                      event("certificate.issue", "certificate:root/0A0B"));
+  REQUIRE(id);
+  CHECK(db->find_ca("issuing")->parent_id == root);
+  CHECK(db->find_certificate(root, "0A0B")->profile == "sub-ca");
+  const auto audit_entries = count_rows(dir / "ca.db", "audit_log");
+
+  // A taken name fails after the certificate row was written: the transaction takes that back too.
+  auto again = db->insert_subordinate_ca(issuing, event("ca.create", "ca:issuing"), make_certificate(root, "0C0D", "Issuing", "sub-ca"),
+                                         event("certificate.issue", "certificate:root/0C0D"));
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code == Errc::conflict);
+  CHECK_FALSE(db->find_certificate(root, "0C0D"));
+  CHECK(count_rows(dir / "ca.db", "audit_log") == audit_entries);
+  CHECK(count_rows(dir / "ca.db", "certificates") == 1);
+}

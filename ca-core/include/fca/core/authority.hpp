@@ -111,8 +111,11 @@ class CertificateAuthority {
   Result<IssuedCertificate> sign_and_store(const CaRecord& ca, const Profile& profile, const Approved& approved,
                                            const EVP_PKEY* subject_key, std::string_view requester,
                                            std::optional<std::string> renewal_of);
+  // Stores a CA whose certificate is `cert`; `issued_by_parent`, when set, is that certificate's row in
+  // the parent CA's register and is stored in the same transaction.
   Result<CaRecord> store_new_ca(CaRecord record, const X509* cert, bool make_default, std::string_view requester,
-                                std::string_view action);
+                                std::string_view action,
+                                const std::optional<std::pair<CertificateRecord, AuditEvent>>& issued_by_parent = {});
 
   CaRepository& cas_;
   CertificateRepository& certificates_;

@@ -137,6 +137,11 @@ class CaRepository {
   virtual ~CaRepository() = default;
   // Errc::conflict when the name is taken. Setting is_default clears it on every other CA.
   virtual Result<std::int64_t> insert_ca(const CaRecord& ca, const AuditEvent& audit) = 0;
+  // A CA signed by another CA of this instance, with its certificate's row in the parent's register,
+  // in one transaction. Errc::conflict on a taken name or serial.
+  virtual Result<std::int64_t> insert_subordinate_ca(const CaRecord& ca, const AuditEvent& audit,
+                                                     const CertificateRecord& certificate,
+                                                     const AuditEvent& certificate_audit) = 0;
   // Replaces every field of the CA with ca.id.
   virtual Result<void> update_ca(const CaRecord& ca, const AuditEvent& audit) = 0;
   virtual Result<std::vector<CaRecord>> list_cas() = 0;

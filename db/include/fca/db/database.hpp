@@ -48,6 +48,9 @@ class Database final : public CaRepository,
 
   // CaRepository
   Result<std::int64_t> insert_ca(const CaRecord& ca, const AuditEvent& audit) override;
+  Result<std::int64_t> insert_subordinate_ca(const CaRecord& ca, const AuditEvent& audit,
+                                             const CertificateRecord& certificate,
+                                             const AuditEvent& certificate_audit) override;
   Result<void> update_ca(const CaRecord& ca, const AuditEvent& audit) override;
   Result<std::vector<CaRecord>> list_cas() override;
   Result<CaRecord> find_ca(std::string_view name) override;
