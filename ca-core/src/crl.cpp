@@ -98,6 +98,16 @@ bool CrlService::due(const CrlRecord& crl) const { return crl.next_update - cloc
 
 Result<CrlRecord> CrlService::regenerate(const CaRecord& ca, std::string_view actor) {
   std::lock_guard lock(mutex_);
+  auto made = build_and_store(ca, actor);
+  if (made) {
+    stale_.erase(ca.id);
+  } else {
+    stale_.insert(ca.id);
+  }
+  return made;
+}
+
+Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_view actor) {
   if (ca.state != CaState::active) return fail(Errc::conflict, "CA '" + ca.name + "' has no certificate yet");
   auto ca_cert = parse_certificate(ca.certificate_pem);
   if (!ca_cert) return std::unexpected(ca_cert.error());
@@ -145,7 +155,12 @@ Result<int> CrlService::refresh_due() {
   for (const auto& ca : *cas) {
     if (ca.state != CaState::active) continue;
     auto last = crls_.latest_crl(ca.id);
-    if (last && !due(*last)) continue;
+    bool stale = false;
+    {
+      std::lock_guard lock(mutex_);
+      stale = stale_.contains(ca.id);
+    }
+    if (last && !due(*last) && !stale) continue;
     auto fresh = regenerate(ca, "system");
     if (!fresh) return std::unexpected(fresh.error());
     ++made;

@@ -4,6 +4,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "fca/core/clock.hpp"
@@ -39,7 +40,7 @@ class CrlService {
   Result<CrlRecord> regenerate(const CaRecord& ca, std::string_view actor);
   // The CA's latest CRL, generated first when there is none or it is due.
   Result<CrlRecord> current(const CaRecord& ca);
-  // Regenerates every active CA's CRL that is missing or due; returns how many were made.
+  // Regenerates every active CA's CRL that is missing, due, or failed last time; returns how many were made.
   Result<int> refresh_due();
   // Called after each publication (hash directory writer, caches).
   void on_published(PublishedHandler handler);
@@ -48,6 +49,7 @@ class CrlService {
 
  private:
   bool due(const CrlRecord& crl) const;
+  Result<CrlRecord> build_and_store(const CaRecord& ca, std::string_view actor);
 
   CaRepository& cas_;
   CrlRepository& crls_;
@@ -57,6 +59,7 @@ class CrlService {
   PublicationUrls urls_;
   std::mutex mutex_;  // one CRL generation at a time keeps CRL numbers strictly increasing
   std::vector<PublishedHandler> handlers_;
+  std::set<std::int64_t> stale_;  // CAs whose last regeneration failed: the next refresh retries them
 };
 
 }  // namespace fca
