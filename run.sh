@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything (Debian packages, release build) and runs the main job: a CA in a local data
-# directory (./facility-ca-data, or $FACILITY_CA_DIR) with a root and an issuing CA, and a demo
-# server certificate issued from it.
+# directory (./facility-ca-data, or $FACILITY_CA_DIR) with a root and an issuing CA, a demo server
+# certificate issued from it, and `facility-ca serve`: OCSP and CRLs on http://127.0.0.1:8080 until
+# Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,6 +19,12 @@ demo="$FACILITY_CA_DIR/demo"
 if [ ! -f "$demo/localhost.crt.pem" ]; then
   "$ca" keygen-issue --cn localhost --profile nmos-node --key-type p256 --out-dir "$demo"
 fi
+"$ca" ca show issuing > "$demo/issuing.pem"
 "$ca" ca list
 "$ca" list
-echo "CA data directory: $FACILITY_CA_DIR (demo certificate in $demo)"
+cat <<INFO
+CA data directory: $FACILITY_CA_DIR (demo certificate in $demo)
+Serving OCSP at http://127.0.0.1:8080/ocsp and CRLs at http://127.0.0.1:8080/crl/issuing.crl; try
+  openssl ocsp -issuer $demo/issuing.pem -cert $demo/localhost.crt.pem -url http://127.0.0.1:8080/ocsp -CAfile $demo/localhost.chain.pem
+INFO
+exec "$ca" serve

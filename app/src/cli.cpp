@@ -106,6 +106,7 @@ int run_cli(int argc, const char* const* argv) {
   register_ca_commands(app, cli);
   register_certificate_commands(app, cli);
   register_maintenance_commands(app, cli);
+  register_serve_command(app, cli);
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -270,6 +271,89 @@ void read_profiles(Section profiles, Config& config) {
   profiles.finish();
 }
 
+bool is_frontend(const std::string& s) { return s == "ocsp" || s == "crl"; }
+
+bool is_http_path(const std::string& s) {
+  return s.empty() || (s.front() == '/' && s.back() != '/' &&
+                       std::ranges::all_of(s, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.'; }));
+}
+
+void read_listener(Section listener, ListenerConfig& out) {
+  if (auto v = listener.text("address", non_empty, "must be an IP address or host name to bind")) out.address = *v;
+  if (auto v = listener.integer("port", 0, 65535)) out.port = *v;
+  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\" or \"crl\"")) out.frontends = *v;
+  auto tls = listener.section("tls");
+  if (tls.present()) {
+    out.tls_certificate = tls.text("certificate", non_empty, "must be the path of a PEM certificate (chain)");
+    out.tls_key = tls.text("key", non_empty, "must be the path of a PEM private key");
+    if (!tls.has("certificate")) tls.problems().add(tls.path_of("certificate"), "required when tls is set");
+    if (!tls.has("key")) tls.problems().add(tls.path_of("key"), "required when tls is set");
+    tls.finish();
+  }
+  listener.finish();
+}
+
+void read_serve(Section serve, Config& config) {
+  auto& out = config.serve;
+  if (const json* listeners = serve.value("listeners")) {
+    if (!listeners->is_array() || listeners->empty()) {
+      serve.problems().add(serve.path_of("listeners"), "must be a non-empty array of listener objects");
+    } else {
+      out.listeners.clear();
+      for (std::size_t i = 0; i < listeners->size(); ++i) {
+        const std::string path = serve.path_of("listeners") + "[" + std::to_string(i) + "]";
+        if (!(*listeners)[i].is_object()) {
+          serve.problems().add(path, "must be an object");
+          continue;
+        }
+        ListenerConfig listener;
+        read_listener(Section(&(*listeners)[i], path, serve.problems()), listener);
+        out.listeners.push_back(std::move(listener));
+      }
+    }
+  }
+  if (auto v = serve.integer("threads", 1, 256)) out.threads = *v;
+  if (auto v = serve.integer("max_body_bytes", 1024, 64 * 1024 * 1024)) out.max_body_bytes = *v;
+  if (auto v = serve.integer("read_timeout_seconds", 1, 3600)) out.read_timeout_seconds = *v;
+  if (auto v = serve.integer("write_timeout_seconds", 1, 3600)) out.write_timeout_seconds = *v;
+  if (auto v = serve.integer("keep_alive_max_count", 1, 1000000)) out.keep_alive_max_count = *v;
+  if (auto v = serve.integer("keep_alive_timeout_seconds", 1, 3600)) out.keep_alive_timeout_seconds = *v;
+  if (auto v = serve.integer("scheduler_interval_seconds", 1, 86400)) out.scheduler_interval_seconds = *v;
+  if (auto v = serve.integer("hsts_max_age_seconds", 0, 63072000)) out.hsts_max_age_seconds = *v;
+  serve.finish();
+}
+
+void read_ocsp(Section ocsp, Config& config) {
+  auto& out = config.ocsp;
+  if (auto v = ocsp.text("path", is_http_path, "must be \"\" or a path such as \"/ocsp\" (no trailing slash)")) out.path = *v;
+  if (auto v = ocsp.integer("validity_seconds", 60, 7 * 86400)) out.validity_seconds = *v;
+  if (auto v = ocsp.integer("refresh_before_seconds", 0, 7 * 86400)) out.refresh_before_seconds = *v;
+  if (auto v = ocsp.boolean("sign_with_ca_key")) out.sign_with_ca_key = *v;
+  if (auto v = ocsp.integer("signer_validity_days", 2, 90)) out.signer_validity_days = *v;
+  if (auto v = ocsp.integer("renew_signer_before_days", 1, 89)) out.renew_signer_before_days = *v;
+  if (auto v = ocsp.integer("max_age_seconds", 0, 7 * 86400)) out.max_age_seconds = *v;
+  if (out.refresh_before_seconds >= out.validity_seconds) {
+    ocsp.problems().add(ocsp.path_of("refresh_before_seconds"), "must be less than ocsp.validity_seconds");
+  }
+  if (out.renew_signer_before_days >= out.signer_validity_days) {
+    ocsp.problems().add(ocsp.path_of("renew_signer_before_days"), "must be less than ocsp.signer_validity_days");
+  }
+  ocsp.finish();
+}
+
+void read_crl(Section crl, Config& config) {
+  auto& out = config.crl;
+  if (auto v = crl.integer("validity_seconds", 300, 366 * 86400)) out.validity_seconds = *v;
+  if (auto v = crl.integer("refresh_before_seconds", 60, 366 * 86400)) out.refresh_before_seconds = *v;
+  if (auto v = crl.boolean("keep_expired")) out.keep_expired = *v;
+  if (auto v = crl.text("hash_dir", [](const std::string&) { return true; }, "must be a path or \"\"")) out.hash_dir = *v;
+  if (auto v = crl.integer("max_age_seconds", 0, 7 * 86400)) out.max_age_seconds = *v;
+  if (out.refresh_before_seconds >= out.validity_seconds) {
+    crl.problems().add(crl.path_of("refresh_before_seconds"), "must be less than crl.validity_seconds");
+  }
+  crl.finish();
+}
+
 }  // namespace
 
 std::expected<Config, ConfigError> parse_config(const json& document, const std::string& source) {
@@ -291,6 +375,9 @@ std::expected<Config, ConfigError> parse_config(const json& document, const std:
   urls.finish();
   read_policy(root.section("policy"), config);
   read_profiles(root.section("profiles"), config);
+  read_serve(root.section("serve"), config);
+  read_ocsp(root.section("ocsp"), config);
+  read_crl(root.section("crl"), config);
   auto log = root.section("log");
   if (auto v = log.text("level", is_log_level, "must be one of trace, debug, info, warn, error, critical, off")) {
     config.log_level = *v;
@@ -340,9 +427,30 @@ CaSettings Config::ca_settings() const {
   }
   settings.profiles = ProfileSet(std::move(all));
   settings.urls.base = url_base;
+  settings.urls.ocsp_path = ocsp.path;
   settings.subject.organization = ca.organization;
   settings.subject.country = ca.country;
   settings.backdate = std::chrono::seconds(ca.backdate_seconds);
+  return settings;
+}
+
+CrlSettings Config::crl_settings() const {
+  CrlSettings settings;
+  settings.validity = std::chrono::seconds(crl.validity_seconds);
+  settings.refresh_before = std::chrono::seconds(crl.refresh_before_seconds);
+  settings.backdate = std::chrono::seconds(ca.backdate_seconds);
+  settings.keep_expired = crl.keep_expired;
+  return settings;
+}
+
+OcspSettings Config::ocsp_settings() const {
+  OcspSettings settings;
+  settings.validity = std::chrono::seconds(ocsp.validity_seconds);
+  settings.refresh_before = std::chrono::seconds(ocsp.refresh_before_seconds);
+  settings.backdate = std::chrono::seconds(ca.backdate_seconds);
+  settings.sign_with_ca_key = ocsp.sign_with_ca_key;
+  settings.signer_validity_days = ocsp.signer_validity_days;
+  settings.renew_signer_before_days = ocsp.renew_signer_before_days;
   return settings;
 }
 
@@ -387,6 +495,33 @@ nlohmann::ordered_json Config::to_json() const {
                    {"min_rsa_bits", policy.min_rsa_bits},
                    {"min_ec_bits", policy.min_ec_bits}};
   out["profiles"] = std::move(profiles_json);
+  nlohmann::ordered_json listeners = nlohmann::ordered_json::array();
+  for (const auto& l : serve.listeners) {
+    nlohmann::ordered_json listener{{"address", l.address}, {"port", l.port}, {"frontends", l.frontends}};
+    if (l.tls_certificate && l.tls_key) listener["tls"] = {{"certificate", *l.tls_certificate}, {"key", *l.tls_key}};
+    listeners.push_back(std::move(listener));
+  }
+  out["serve"] = {{"listeners", std::move(listeners)},
+                  {"threads", serve.threads},
+                  {"max_body_bytes", serve.max_body_bytes},
+                  {"read_timeout_seconds", serve.read_timeout_seconds},
+                  {"write_timeout_seconds", serve.write_timeout_seconds},
+                  {"keep_alive_max_count", serve.keep_alive_max_count},
+                  {"keep_alive_timeout_seconds", serve.keep_alive_timeout_seconds},
+                  {"scheduler_interval_seconds", serve.scheduler_interval_seconds},
+                  {"hsts_max_age_seconds", serve.hsts_max_age_seconds}};
+  out["ocsp"] = {{"path", ocsp.path},
+                 {"validity_seconds", ocsp.validity_seconds},
+                 {"refresh_before_seconds", ocsp.refresh_before_seconds},
+                 {"sign_with_ca_key", ocsp.sign_with_ca_key},
+                 {"signer_validity_days", ocsp.signer_validity_days},
+                 {"renew_signer_before_days", ocsp.renew_signer_before_days},
+                 {"max_age_seconds", ocsp.max_age_seconds}};
+  out["crl"] = {{"validity_seconds", crl.validity_seconds},
+                {"refresh_before_seconds", crl.refresh_before_seconds},
+                {"keep_expired", crl.keep_expired},
+                {"hash_dir", crl.hash_dir},
+                {"max_age_seconds", crl.max_age_seconds}};
   out["log"] = {{"level", log_level}};
   return out;
 }

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fca/core/crl.hpp"
+#include "fca/core/ocsp.hpp"
 #include "fca/core/settings.hpp"
 
 namespace fca::app {
@@ -44,6 +46,46 @@ struct ProfileOverride {
   std::optional<int> max_validity_days;
 };
 
+// One listening socket of `facility-ca serve` and the front ends it carries.
+struct ListenerConfig {
+  std::string address = "127.0.0.1";
+  int port = 8080;
+  std::vector<std::string> frontends{"ocsp", "crl"};  // of "ocsp", "crl"
+  // HTTPS when both are set (BCP-003-01: TLS 1.2/1.3 and its cipher suites only, HSTS).
+  std::optional<std::string> tls_certificate;  // PEM: the server certificate, then its chain
+  std::optional<std::string> tls_key;          // PEM private key (0600)
+};
+
+struct ServeConfig {
+  std::vector<ListenerConfig> listeners{ListenerConfig{}};
+  int threads = 8;                      // worker threads per listener
+  int max_body_bytes = 64 * 1024;       // larger requests get 413
+  int read_timeout_seconds = 5;
+  int write_timeout_seconds = 5;
+  int keep_alive_max_count = 1000;      // requests per connection (cpp-httplib's default of 5 is too low)
+  int keep_alive_timeout_seconds = 5;
+  int scheduler_interval_seconds = 60;  // how often CRL and OCSP freshness is checked
+  int hsts_max_age_seconds = 31536000;  // HTTPS listeners; 0 leaves the header out
+};
+
+struct OcspConfig {
+  std::string path = "/ocsp";
+  int validity_seconds = 4 * 3600;
+  int refresh_before_seconds = 2 * 3600;
+  bool sign_with_ca_key = false;
+  int signer_validity_days = 30;
+  int renew_signer_before_days = 7;
+  int max_age_seconds = 3600;
+};
+
+struct CrlConfig {
+  int validity_seconds = 24 * 3600;
+  int refresh_before_seconds = 12 * 3600;
+  bool keep_expired = false;
+  std::string hash_dir = "crl-hash";  // relative to the data directory unless absolute; "" disables it
+  int max_age_seconds = 900;
+};
+
 struct Config {
   std::string database = "ca.db";
   KeysConfig keys;
@@ -52,8 +94,13 @@ struct Config {
   NamePolicy policy;
   std::map<std::string, ProfileOverride> profiles;
   std::string log_level = "info";
+  ServeConfig serve;
+  OcspConfig ocsp;
+  CrlConfig crl;
 
   CaSettings ca_settings() const;
+  CrlSettings crl_settings() const;
+  OcspSettings ocsp_settings() const;
   // The file's content as `init` writes it: every key, defaults included, so operators see them all.
   nlohmann::ordered_json to_json() const;
 };

@@ -71,7 +71,31 @@ Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_dire
   instance->authority_ = std::make_unique<CertificateAuthority>(*instance->database_, *instance->database_,
                                                                 *instance->signing_keys_, instance->clock_,
                                                                 cfg.ca_settings());
+  instance->wire_revocation();
   return instance;
+}
+
+void Instance::wire_revocation() {
+  crls_ = std::make_unique<CrlService>(*database_, *database_, *signing_keys_, clock_, config_.crl_settings(),
+                                       config_.ca_settings().urls);
+  ocsp_ = std::make_unique<OcspService>(*database_, *database_, *database_, *authority_, *signing_keys_, clock_,
+                                        config_.ocsp_settings());
+  if (!config_.crl.hash_dir.empty()) {
+    hash_directory_ = std::make_unique<crl::HashDirectory>(resolve_in(data_directory_, config_.crl.hash_dir));
+    crls_->on_published([this](const CaRecord& ca, const CrlRecord& crl) {
+      if (auto written = hash_directory_->write_crl(ca, crl); !written) {
+        logger_->error("hash directory: CRL of CA '{}' not written: {}", ca.name, written.error().message);
+      }
+    });
+  }
+  authority_->on_status_changed([this](const CaRecord& ca, const CertificateRecord& certificate) {
+    ocsp_->status_changed(certificate);
+    // The change is committed already; a CRL that fails here is retried by the next scheduled refresh.
+    if (auto crl = crls_->regenerate(ca, "system"); !crl) {
+      logger_->error("CRL of CA '{}' not regenerated after {} of {}: {}", ca.name, to_string(certificate.status),
+                     certificate.serial, crl.error().message);
+    }
+  });
 }
 
 std::string cli_actor() {

@@ -9,6 +9,9 @@
 
 #include "config.hpp"
 #include "fca/core/authority.hpp"
+#include "fca/core/crl.hpp"
+#include "fca/core/ocsp.hpp"
+#include "fca/crl/hash_dir.hpp"
 #include "fca/core/clock.hpp"
 #include "fca/core/key_store.hpp"
 #include "fca/core/signing.hpp"
@@ -30,11 +33,17 @@ class Instance {
   const Config& config() const { return config_; }
   db::Database& database() { return *database_; }
   CertificateAuthority& authority() { return *authority_; }
+  // Revocation side effects are wired at open: a revoke/hold/release in this process regenerates the
+  // CA's CRL (stored, and written to the hash directory) and drops its cached OCSP answers.
+  CrlService& crls() { return *crls_; }
+  OcspService& ocsp() { return *ocsp_; }
+  crl::HashDirectory* hash_directory() { return hash_directory_.get(); }
   const Clock& clock() const { return clock_; }
   spdlog::logger& log() { return *logger_; }
 
  private:
   Instance(std::filesystem::path data_directory, Config config, std::shared_ptr<spdlog::logger> logger);
+  void wire_revocation();
 
   std::filesystem::path data_directory_;
   Config config_;
@@ -44,6 +53,9 @@ class Instance {
   KeyStoreRouter key_stores_;
   std::unique_ptr<SigningKeys> signing_keys_;
   std::unique_ptr<CertificateAuthority> authority_;
+  std::unique_ptr<CrlService> crls_;
+  std::unique_ptr<OcspService> ocsp_;
+  std::unique_ptr<crl::HashDirectory> hash_directory_;
 };
 
 // "cli:<login name>" — who the audit log says made a change from this process.
