@@ -39,9 +39,26 @@ std::string json_object(std::initializer_list<std::pair<std::string_view, std::s
   return out + "}";
 }
 
-bool valid_ca_name(std::string_view name) {
-  if (name.empty() || name.size() > 64 || name.front() == '-') return false;
-  return std::ranges::all_of(name, [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+// A new CA's name is used in URLs and key labels: it must be plain, and free in this instance.
+Result<void> check_new_ca_name(CaRepository& cas, const std::string& name) {
+  const bool plain = !name.empty() && name.size() <= 64 && name.front() != '-' &&
+                     std::ranges::all_of(name, [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+  if (!plain) return fail(Errc::invalid_input, "CA name '" + name + "' must be 1-64 characters of a-z, 0-9 and '-'");
+  if (cas.find_ca(name)) return fail(Errc::conflict, "CA '" + name + "' exists already");
+  return {};
+}
+
+struct NewCaKey {
+  std::string uri;
+  std::shared_ptr<SigningKey> key;
+};
+
+Result<NewCaKey> generate_ca_key(SigningKeys& keys, const std::string& name, const KeySpec& spec) {
+  auto uri = keys.store().generate(spec, "ca-" + name);
+  if (!uri) return std::unexpected(uri.error());
+  auto key = keys.get(*uri);
+  if (!key) return std::unexpected(key.error());
+  return NewCaKey{std::move(*uri), std::move(*key)};
 }
 
 std::string join_sans(const std::vector<SubjectAltName>& sans) {
@@ -261,12 +278,9 @@ Result<CaRecord> CertificateAuthority::store_new_ca(
 }
 
 Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request) {
-  if (!valid_ca_name(request.name)) {
-    return fail(Errc::invalid_input, "CA name '" + request.name + "' must be 1-64 characters of a-z, 0-9 and '-'");
-  }
+  if (auto ok = check_new_ca_name(cas_, request.name); !ok) return std::unexpected(ok.error());
   if (request.common_name.empty()) return fail(Errc::invalid_input, "a CA needs a common name");
   if (request.validity_days <= 0) return fail(Errc::invalid_input, "CA validity must be at least one day");
-  if (cas_.find_ca(request.name)) return fail(Errc::conflict, "CA '" + request.name + "' exists already");
 
   std::optional<CaRecord> parent;
   std::vector<X509Ptr> parent_chain;
@@ -279,11 +293,8 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
     parent_chain = std::move(*c);
   }
 
-  auto key_uri = keys_.store().generate(request.key, "ca-" + request.name);
-  if (!key_uri) return std::unexpected(key_uri.error());
-  auto key = keys_.get(*key_uri);
+  auto key = generate_ca_key(keys_, request.name, request.key);
   if (!key) return std::unexpected(key.error());
-
   auto subject = make_subject(request.common_name, &settings_.subject);
   if (!subject) return std::unexpected(subject.error());
 
@@ -299,7 +310,7 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
   CertificateContent content{parent ? parent_chain.front().get() : nullptr,
                              parent ? parent->name : "",
                              subject->get(),
-                             (*key)->key(),
+                             key->key->key(),
                              &profile,
                              {},
                              now - settings_.backdate,
@@ -307,7 +318,7 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
   auto cert = build_certificate(content, settings_.urls);
   if (!cert) return std::unexpected(cert.error());
 
-  std::shared_ptr<SigningKey> signer = *key;
+  std::shared_ptr<SigningKey> signer = key->key;
   if (parent) {
     auto parent_key = keys_.get(parent->key_uri);
     if (!parent_key) return std::unexpected(parent_key.error());
@@ -319,7 +330,7 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
 
   CaRecord record;
   record.name = request.name;
-  record.key_uri = *key_uri;
+  record.key_uri = key->uri;
   if (parent) record.parent_id = parent->id;
   std::optional<std::pair<CertificateRecord, AuditEvent>> issued_by_parent;
   if (parent) {
@@ -334,15 +345,9 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
 }
 
 Result<CaRecord> CertificateAuthority::create_external_ca_csr(const ExternalCaCsrRequest& request) {
-  if (!valid_ca_name(request.name)) {
-    return fail(Errc::invalid_input, "CA name '" + request.name + "' must be 1-64 characters of a-z, 0-9 and '-'");
-  }
+  if (auto ok = check_new_ca_name(cas_, request.name); !ok) return std::unexpected(ok.error());
   if (request.common_name.empty()) return fail(Errc::invalid_input, "a CA needs a common name");
-  if (cas_.find_ca(request.name)) return fail(Errc::conflict, "CA '" + request.name + "' exists already");
-
-  auto key_uri = keys_.store().generate(request.key, "ca-" + request.name);
-  if (!key_uri) return std::unexpected(key_uri.error());
-  auto key = keys_.get(*key_uri);
+  auto key = generate_ca_key(keys_, request.name, request.key);
   if (!key) return std::unexpected(key.error());
   auto subject = make_subject(request.common_name, &settings_.subject);
   if (!subject) return std::unexpected(subject.error());
@@ -350,7 +355,7 @@ Result<CaRecord> CertificateAuthority::create_external_ca_csr(const ExternalCaCs
   X509ReqPtr req(X509_REQ_new());
   X509ExtensionStackPtr extensions(sk_X509_EXTENSION_new_null());
   if (!req || !X509_REQ_set_version(req.get(), 0) || !X509_REQ_set_subject_name(req.get(), subject->get()) ||
-      !X509_REQ_set_pubkey(req.get(), const_cast<EVP_PKEY*>((*key)->key()))) {
+      !X509_REQ_set_pubkey(req.get(), const_cast<EVP_PKEY*>(key->key->key()))) {
     return fail_openssl(Errc::internal, "cannot build the CA request");
   }
   for (const auto& [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
@@ -360,13 +365,13 @@ Result<CaRecord> CertificateAuthority::create_external_ca_csr(const ExternalCaCs
     sk_X509_EXTENSION_push(extensions.get(), ext);
   }
   if (!X509_REQ_add_extensions(req.get(), extensions.get())) return fail_openssl(Errc::internal, "cannot add extensions");
-  if (auto signed_ok = (*key)->sign(req.get()); !signed_ok) return std::unexpected(signed_ok.error());
+  if (auto signed_ok = key->key->sign(req.get()); !signed_ok) return std::unexpected(signed_ok.error());
 
   const auto now = clock_.now();
   CaRecord record;
   record.name = request.name;
   record.state = CaState::pending;
-  record.key_uri = *key_uri;
+  record.key_uri = key->uri;
   record.csr_pem = to_pem(req.get());
   record.subject = name_to_string(subject->get());
   record.created_at = now;
@@ -437,10 +442,7 @@ Result<CaRecord> CertificateAuthority::import_signed_ca(std::string_view name, s
 }
 
 Result<CaRecord> CertificateAuthority::import_ca(const ImportCaRequest& request) {
-  if (!valid_ca_name(request.name)) {
-    return fail(Errc::invalid_input, "CA name '" + request.name + "' must be 1-64 characters of a-z, 0-9 and '-'");
-  }
-  if (cas_.find_ca(request.name)) return fail(Errc::conflict, "CA '" + request.name + "' exists already");
+  if (auto ok = check_new_ca_name(cas_, request.name); !ok) return std::unexpected(ok.error());
   auto certs = parse_certificates(request.certificate_pem);
   if (!certs) return std::unexpected(certs.error());
   auto key = read_private_key_pem(request.private_key_pem, request.passphrase);

@@ -5,16 +5,14 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+
+#include "text.hpp"
 #include <cctype>
 
 namespace fca {
 namespace {
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+using text::lowercase;
 
 std::string curve_short_name(std::string_view curve) {
   if (curve == "P-256") return "p256";

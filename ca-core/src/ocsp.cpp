@@ -29,12 +29,7 @@ std::vector<std::uint8_t> response_der(OCSP_RESPONSE* response) {
 std::string serial_of(const OCSP_CERTID* id) {
   ASN1_INTEGER* serial = nullptr;
   OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, const_cast<OCSP_CERTID*>(id));
-  if (!serial || ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER) return {};
-  BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
-  if (!bn) return {};
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(BN_num_bytes(bn.get())));
-  BN_bn2bin(bn.get(), bytes.data());
-  return bytes.empty() ? "00" : hex_upper(bytes);
+  return serial_hex(serial);
 }
 
 int digest_of(const OCSP_CERTID* id) {

@@ -3,16 +3,14 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+
+#include "text.hpp"
 #include <cctype>
 
 namespace fca {
 namespace {
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+using text::lowercase;
 
 bool is_ip_address(std::string_view text) {
   const std::string s(text);

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <utility>
 
+#include "text.hpp"
+
 namespace fca {
 namespace {
 
@@ -20,23 +22,14 @@ constexpr std::array<std::pair<RevocationReason, const char*>, 10> kReasons{{
     {RevocationReason::aa_compromise, "aACompromise"},
 }};
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 Result<RevocationReason> parse_revocation_reason(std::string_view name) {
   int number = -1;
   auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
   const bool numeric = ec == std::errc() && end == name.data() + name.size();
-  for (const auto& [reason, text] : kReasons) {
-    if ((numeric && static_cast<int>(reason) == number) || (!numeric && iequals(name, text))) {
+  for (const auto& [reason, reason_name] : kReasons) {
+    if ((numeric && static_cast<int>(reason) == number) || (!numeric && text::iequals(name, reason_name))) {
       // removeFromCRL only exists in delta CRLs; it is not a reason anyone revokes with.
       if (reason == RevocationReason::remove_from_crl) break;
       return reason;

@@ -165,8 +165,10 @@ std::string hex_upper(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-std::string serial_hex(const X509* cert) {
-  const ASN1_INTEGER* serial = X509_get0_serialNumber(cert);
+std::string serial_hex(const X509* cert) { return serial_hex(X509_get0_serialNumber(cert)); }
+
+std::string serial_hex(const ASN1_INTEGER* serial) {
+  if (!serial || ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER) return {};
   BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
   if (!bn) return {};
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(BN_num_bytes(bn.get())));

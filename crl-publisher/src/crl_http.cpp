@@ -9,15 +9,6 @@
 namespace fca::crl {
 namespace {
 
-std::string http_date(TimePoint t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
-}
-
 void not_found(httplib::Response& res, const std::string& what) {
   res.status = 404;
   res.set_content(what + " not found\n", "text/plain");

@@ -19,15 +19,6 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string http_date(TimePoint t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
-}
-
 bool is_media_type(const std::string& header, std::string_view type) {
   // Parameters (";charset=...") do not change the media type; case does not matter.
   std::string value = header.substr(0, header.find(';'));

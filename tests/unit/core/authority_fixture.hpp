@@ -45,6 +45,17 @@ struct AuthorityFixture {
                shell_quote((dir / "issuing.pem").string()) + " " + shell_quote((dir / "leaf.pem").string()));
   }
 
+  // Issues a certificate for a fresh P-256 key with CN (and DNS SAN) `cn`; fails the test on refusal.
+  IssuedCertificate issue(const std::string& cn, const std::string& profile = "nmos-node") {
+    IssueRequest r;
+    r.csr = csr("p256", "/CN=" + cn);
+    r.profile = profile;
+    r.requester = "test";
+    auto issued = authority->issue(r);
+    if (!issued) throw std::runtime_error("issue " + cn + ": " + issued.error().message);
+    return std::move(*issued);
+  }
+
   std::int64_t certificate_rows() { return *database->count_certificates(); }
 
   std::string csr(const std::string& key_type, const std::string& subject, const std::string& san = "",

@@ -13,16 +13,6 @@ namespace {
 struct CrlFixture : fca::test::AuthorityFixture {
   CrlService crls{*database, *database, *keys, clock, CrlSettings{}, default_settings().urls};
 
-  IssuedCertificate issue(const std::string& cn) {
-    IssueRequest r;
-    r.csr = csr("p256", "/CN=" + cn);
-    r.profile = "nmos-node";
-    r.requester = "test";
-    auto issued = authority->issue(r);
-    REQUIRE(issued);
-    return std::move(*issued);
-  }
-
   std::string write_crl(const CrlRecord& record, const std::string& name) {
     const unsigned char* p = record.der.data();
     X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(record.der.size())));

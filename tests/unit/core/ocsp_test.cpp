@@ -23,16 +23,6 @@ struct OcspFixture : fca::test::AuthorityFixture {
 
   OcspFixture() { REQUIRE(ocsp.ensure_signers()); }
 
-  IssuedCertificate issue(const std::string& cn) {
-    IssueRequest r;
-    r.csr = csr("p256", "/CN=" + cn);
-    r.profile = "nmos-node";
-    r.requester = "test";
-    auto issued = authority->issue(r);
-    REQUIRE(issued);
-    return std::move(*issued);
-  }
-
   static std::vector<std::uint8_t> request_der(const std::vector<std::pair<const X509*, const X509*>>& certs,
                                                const EVP_MD* md = EVP_sha1(), bool nonce = false) {
     OcspRequestPtr req(OCSP_REQUEST_new());

@@ -35,6 +35,7 @@ std::vector<std::uint8_t> to_der(const X509_CRL* crl);
 
 std::string hex_upper(std::span<const std::uint8_t> bytes);
 std::string serial_hex(const X509* cert);  // uppercase hex of the serial's magnitude, no separators
+std::string serial_hex(const ASN1_INTEGER* serial);  // the same; "" for a negative serial
 std::string name_to_string(const X509_NAME* name);  // RFC 2253
 std::string common_name(const X509_NAME* name);     // "" when absent
 std::string sha256_fingerprint(const X509* cert);    // uppercase hex
