@@ -40,6 +40,7 @@ class Instance {
   crl::HashDirectory* hash_directory() { return hash_directory_.get(); }
   const Clock& clock() const { return clock_; }
   spdlog::logger& log() { return *logger_; }
+  const std::shared_ptr<spdlog::logger>& logger() const { return logger_; }
 
  private:
   Instance(std::filesystem::path data_directory, Config config, std::shared_ptr<spdlog::logger> logger);

@@ -219,7 +219,6 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   }
 
   auto access = access_logger();
-  auto shared_log = std::shared_ptr<spdlog::logger>(&log, [](spdlog::logger*) {});
   std::vector<Listener> listeners;
   for (const auto& listener_config : config.serve.listeners) {
     auto server = make_server(listener_config, config.serve);
@@ -235,10 +234,10 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
         ocsp::mount(*listener.server, instance.ocsp(),
                     ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
                                            static_cast<std::size_t>(config.serve.max_body_bytes)},
-                    shared_log);
+                    instance.logger());
       } else if (frontend == "crl") {
         crl::mount(*listener.server, instance.database(), instance.crls(),
-                   crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, shared_log);
+                   crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
       }
     }
     if (listener_config.port == 0) {

@@ -148,12 +148,12 @@ Result<X509Ptr> OcspService::issue_signer(const CaRecord& ca, std::shared_ptr<Si
 Result<int> OcspService::ensure_signers() {
   auto cas = cas_.list_cas();
   if (!cas) return std::unexpected(cas.error());
-  std::vector<std::unique_ptr<Responder>> fresh;
+  std::vector<std::shared_ptr<const Responder>> fresh;
   int issued = 0;
   const auto now = clock_.now();
   for (const auto& ca : *cas) {
     if (ca.state != CaState::active) continue;
-    auto responder = std::make_unique<Responder>();
+    auto responder = std::make_shared<Responder>();
     responder->ca = ca;
     auto ca_cert = parse_certificate(ca.certificate_pem);
     if (!ca_cert) return std::unexpected(ca_cert.error());
@@ -200,15 +200,30 @@ Result<int> OcspService::ensure_signers() {
   return issued;
 }
 
-const OcspService::Responder* OcspService::find_responder(OCSP_CERTID* id) {
+std::shared_ptr<const OcspService::Responder> OcspService::find_responder(OCSP_CERTID* id) {
   const int nid = digest_of(id);
+  std::lock_guard lock(mutex_);
   for (const auto& responder : responders_) {
     auto found = responder->issuer_ids.find(nid);
     if (found != responder->issuer_ids.end() && found->second && OCSP_id_issuer_cmp(found->second.get(), id) == 0) {
-      return responder.get();
+      return responder;
     }
   }
   return nullptr;
+}
+
+std::shared_ptr<OcspService::CachedAnswer> OcspService::cache_entry(const OCSP_CERTID* id, const CertificateRecord* record,
+                                                                   OcspAnswer answer) {
+  auto entry = std::make_shared<CachedAnswer>();
+  entry->id.reset(OCSP_CERTID_dup(const_cast<OCSP_CERTID*>(id)));
+  entry->known = record != nullptr;
+  if (record) {
+    entry->status = record->status;
+    entry->revoked_at = record->revoked_at;
+    entry->reason = record->revocation_reason;
+  }
+  entry->answer = std::move(answer);
+  return entry;
 }
 
 Result<OcspAnswer> OcspService::sign_answer(const Responder& responder, const std::vector<OCSP_CERTID*>& ids,
@@ -277,15 +292,16 @@ OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
     return error_answer(OcspOutcome::malformed_request, "nonce length outside 1.." + std::to_string(settings_.max_nonce_length));
   }
 
-  std::lock_guard lock(mutex_);
+  // The lock guards only the responder list and the cache: lookups and signatures run unlocked, so
+  // one slow answer (a PKCS#11 signature, a busy database) does not hold up the others.
   std::vector<OCSP_CERTID*> ids;
-  const Responder* responder = nullptr;
+  std::shared_ptr<const Responder> responder;
   for (int i = 0; i < count; ++i) {
     OCSP_CERTID* id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(request.get(), i));
-    const Responder* r = find_responder(id);
+    auto r = find_responder(id);
     // One response has one signer: every CertID must name the same issuer, one this instance serves.
     if (!r || (responder && r != responder)) return error_answer(OcspOutcome::unauthorized, "issuer not served here");
-    responder = r;
+    responder = std::move(r);
     ids.push_back(id);
   }
 
@@ -303,10 +319,10 @@ OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
     }
   }
 
-  const bool cacheable = !has_nonce && ids.size() == 1;
   std::optional<CacheKey> key;
-  if (cacheable) {
+  if (!has_nonce && ids.size() == 1) {
     key = CacheKey{responder->ca.id, serial_of(ids[0]), digest_of(ids[0])};
+    std::lock_guard lock(mutex_);
     if (auto hit = cache_.find(*key); hit != cache_.end()) {
       const auto& cached = *hit->second;
       const bool same_status = records[0] ? (cached.known && cached.status == records[0]->status &&
@@ -319,33 +335,37 @@ OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
 
   auto answer = sign_answer(*responder, ids, records, has_nonce ? request.get() : nullptr);
   if (!answer) return error_answer(OcspOutcome::internal_error, answer.error().message);
-  if (key && (cache_.size() < settings_.max_cache_entries || cache_.contains(*key))) {
-    auto entry = std::make_shared<CachedAnswer>();
-    entry->id.reset(OCSP_CERTID_dup(ids[0]));
-    entry->known = records[0] != nullptr;
-    if (records[0]) {
-      entry->status = records[0]->status;
-      entry->revoked_at = records[0]->revoked_at;
-      entry->reason = records[0]->revocation_reason;
-    }
-    entry->answer = *answer;
-    cache_[*key] = std::move(entry);
+  if (key) {
+    auto entry = cache_entry(ids[0], records[0], *answer);
+    std::lock_guard lock(mutex_);
+    if (cache_.size() < settings_.max_cache_entries || cache_.contains(*key)) cache_[*key] = std::move(entry);
   }
   return std::move(*answer);
 }
 
 Result<int> OcspService::refresh_cache() {
-  std::lock_guard lock(mutex_);
+  struct Due {
+    CacheKey key;
+    OcspCertIdPtr id;
+    std::shared_ptr<const Responder> responder;
+  };
+  std::vector<Due> due;
   const auto now = clock_.now();
-  int refreshed = 0;
-  for (auto& [key, entry] : cache_) {
-    if (*entry->answer.next_update - now > settings_.refresh_before) continue;
-    const auto& [issuer_id, serial, nid] = key;
-    const Responder* responder = nullptr;
-    for (const auto& r : responders_) {
-      if (r->ca.id == issuer_id) responder = r.get();
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [key, entry] : cache_) {
+      if (*entry->answer.next_update - now > settings_.refresh_before) continue;
+      for (const auto& r : responders_) {
+        if (r->ca.id == std::get<0>(key)) {
+          due.push_back({key, OcspCertIdPtr(OCSP_CERTID_dup(entry->id.get())), r});
+        }
+      }
     }
-    if (!responder) continue;
+  }
+  // Re-signing runs unlocked: requests keep being answered (from the old entry) meanwhile.
+  int refreshed = 0;
+  for (const auto& item : due) {
+    const auto& [issuer_id, serial, nid] = item.key;
     std::optional<CertificateRecord> record;
     if (auto found = certificates_.find_certificate(issuer_id, serial)) {
       record = std::move(*found);
@@ -353,19 +373,15 @@ Result<int> OcspService::refresh_cache() {
       return std::unexpected(found.error());
     }
     std::vector<CertificateRecord*> records{record ? &*record : nullptr};
-    auto answer = sign_answer(*responder, {entry->id.get()}, records, nullptr);
+    auto answer = sign_answer(*item.responder, {item.id.get()}, records, nullptr);
     if (!answer) return std::unexpected(answer.error());
-    auto fresh = std::make_shared<CachedAnswer>();
-    fresh->id.reset(OCSP_CERTID_dup(entry->id.get()));
-    fresh->known = record.has_value();
-    if (record) {
-      fresh->status = record->status;
-      fresh->revoked_at = record->revoked_at;
-      fresh->reason = record->revocation_reason;
+    auto entry = cache_entry(item.id.get(), records[0], std::move(*answer));
+    std::lock_guard lock(mutex_);
+    // A status change meanwhile dropped the entry: the next request makes a new one.
+    if (auto slot = cache_.find(item.key); slot != cache_.end()) {
+      slot->second = std::move(entry);
+      ++refreshed;
     }
-    fresh->answer = std::move(*answer);
-    entry = std::move(fresh);
-    ++refreshed;
   }
   return refreshed;
 }

@@ -69,7 +69,9 @@ class OcspService {
   using CacheKey = std::tuple<std::int64_t, std::string, int>;  // issuer, serial, CertID hash NID
 
   Result<void> load_responders();
-  const Responder* find_responder(OCSP_CERTID* id);
+  std::shared_ptr<const Responder> find_responder(OCSP_CERTID* id);
+  static std::shared_ptr<CachedAnswer> cache_entry(const OCSP_CERTID* id, const CertificateRecord* record,
+                                                   OcspAnswer answer);
   Result<X509Ptr> issue_signer(const CaRecord& ca, std::shared_ptr<SigningKey>& key_out, std::string& key_uri_out);
   OcspAnswer error_answer(OcspOutcome outcome, std::string reason);
   Result<OcspAnswer> sign_answer(const Responder& responder, const std::vector<OCSP_CERTID*>& ids,
@@ -83,8 +85,8 @@ class OcspService {
   const Clock& clock_;
   OcspSettings settings_;
 
-  std::mutex mutex_;
-  std::vector<std::unique_ptr<Responder>> responders_;
+  std::mutex mutex_;  // guards responders_ and cache_ only
+  std::vector<std::shared_ptr<const Responder>> responders_;
   std::map<CacheKey, std::shared_ptr<CachedAnswer>> cache_;
 };
 
