@@ -16,6 +16,7 @@ struct InitOptions {
   std::string issuing_cn = "Facility Issuing CA";
   std::string organization;
   std::string country;
+  std::string url_base;
   std::string pkcs11_module;
   std::string pkcs11_token;
   std::string pkcs11_pin_file;
@@ -27,6 +28,7 @@ std::expected<Config, int> config_from(const InitOptions& options) {
   if (!options.key_type.empty()) document["ca"]["key_type"] = options.key_type;
   if (!options.organization.empty()) document["ca"]["organization"] = options.organization;
   if (!options.country.empty()) document["ca"]["country"] = options.country;
+  if (!options.url_base.empty()) document["urls"]["base"] = options.url_base;
   if (!options.pkcs11_token.empty()) {
     document["keys"]["backend"] = "pkcs11";
     auto& pkcs11 = document["keys"]["pkcs11"];
@@ -169,6 +171,9 @@ void register_init_command(CLI::App& app, Cli& cli) {
   init->add_option("--issuing-cn", options->issuing_cn, "issuing CA common name")->capture_default_str();
   init->add_option("--organization", options->organization, "O= of the CA subjects (ca.organization)");
   init->add_option("--country", options->country, "C= of the CA subjects (ca.country)");
+  init->add_option("--url-base", options->url_base,
+                   "base of the CRL/OCSP/caIssuers URLs put in certificates, the issuing CA's included (urls.base; "
+                   "default http://127.0.0.1:8080)");
   auto* token = init->add_option("--pkcs11-token", options->pkcs11_token, "keep CA keys in this PKCS#11 token");
   init->add_option("--pkcs11-module", options->pkcs11_module, "PKCS#11 module (default /usr/lib/softhsm/libsofthsm2.so)")
       ->needs(token);

@@ -4,6 +4,9 @@
 #include <openssl/ssl.h>
 #include <signal.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <chrono>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -79,6 +82,12 @@ Result<std::unique_ptr<httplib::Server>> make_server(const ListenerConfig& liste
   server->set_read_timeout(serve.read_timeout_seconds, 0);
   server->set_write_timeout(serve.write_timeout_seconds, 0);
   server->set_payload_max_length(static_cast<std::size_t>(serve.max_body_bytes));
+  // cpp-httplib sets SO_REUSEPORT by default, which lets a second server bind a port in use and
+  // silently share its connections; SO_REUSEADDR alone still allows a quick restart.
+  server->set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   return server;
 }
 
@@ -88,6 +97,10 @@ void install_logging(httplib::Server& server, const std::shared_ptr<spdlog::logg
     request_started = std::chrono::steady_clock::now();
     if (https && hsts_max_age > 0) res.set_header("Strict-Transport-Security", "max-age=" + std::to_string(hsts_max_age));
     return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // cpp-httplib adds no Date header; RFC 9110 requires one and RFC 5019 caching relies on it.
+  server.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Date", http_date(std::chrono::system_clock::now()));
   });
   server.set_logger([access](const httplib::Request& req, const httplib::Response& res) {
     const auto micros =
@@ -229,16 +242,20 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
     Listener listener{listener_config, std::move(*server), 0, {}};
     install_logging(*listener.server, access, log, listener_config.tls_certificate.has_value(),
                     config.serve.hsts_max_age_seconds);
-    for (const auto& frontend : listener_config.frontends) {
-      if (frontend == "ocsp") {
-        ocsp::mount(*listener.server, instance.ocsp(),
-                    ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
-                                           static_cast<std::size_t>(config.serve.max_body_bytes)},
-                    instance.logger());
-      } else if (frontend == "crl") {
-        crl::mount(*listener.server, instance.database(), instance.crls(),
-                   crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
-      }
+    const auto carries = [&](std::string_view frontend) {
+      return std::ranges::find(listener_config.frontends, frontend) != listener_config.frontends.end();
+    };
+    // CRL routes first: cpp-httplib takes the first matching route, and an OCSP prefix of "" matches
+    // every path.
+    if (carries("crl")) {
+      crl::mount(*listener.server, instance.database(), instance.crls(),
+                 crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
+    }
+    if (carries("ocsp")) {
+      ocsp::mount(*listener.server, instance.ocsp(),
+                  ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
+                                         static_cast<std::size_t>(config.serve.max_body_bytes)},
+                  instance.logger());
     }
     if (listener_config.port == 0) {
       listener.port = listener.server->bind_to_any_port(listener_config.address);

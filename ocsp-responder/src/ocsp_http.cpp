@@ -34,7 +34,7 @@ std::string etag_of(const std::vector<std::uint8_t>& der) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr);
-  return "\"" + hex_upper(std::span<const std::uint8_t>(md, 16)) + "\"";
+  return "\"" + hex_upper(std::span<const std::uint8_t>(md, len)) + "\"";
 }
 
 const char* outcome_name(OcspOutcome outcome) {
@@ -91,7 +91,7 @@ void mount(httplib::Server& server, OcspService& service, OcspHttpSettings setti
       const auto max_age = std::clamp(remaining, std::chrono::seconds(0), settings.max_age_cap);
       const auto etag = etag_of(result.der);
       res.set_header("Cache-Control", "max-age=" + std::to_string(max_age.count()) + ", public, no-transform, must-revalidate");
-      res.set_header("Last-Modified", http_date(result.produced_at));
+      res.set_header("Last-Modified", http_date(result.this_update.value_or(result.produced_at)));
       res.set_header("Expires", http_date(*result.next_update));
       res.set_header("ETag", etag);
       if (req.method == "GET" && req.get_header_value("If-None-Match") == etag) {
