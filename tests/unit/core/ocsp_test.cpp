@@ -219,3 +219,29 @@ TEST_CASE("several CertIDs in one request are answered together", "[ocsp]") {
   CHECK(f.status_of(parsed.basic.get(), a.certificate.get()) == V_OCSP_CERTSTATUS_GOOD);
   CHECK(f.status_of(parsed.basic.get(), b.certificate.get()) == V_OCSP_CERTSTATUS_REVOKED);
 }
+
+TEST_CASE("with sign_with_ca_key the CA signs answers itself and no responder certificate is issued", "[ocsp]") {
+  fca::test::AuthorityFixture f;
+  OcspSettings settings;
+  settings.sign_with_ca_key = true;
+  OcspService ocsp(*f.database, *f.database, *f.database, *f.authority, *f.keys, f.clock, settings);
+  REQUIRE(ocsp.ensure_signers());
+  auto issuing = f.database->find_ca("issuing");
+  CHECK_FALSE(f.database->current_ocsp_signer(issuing->id));
+
+  auto cert = f.issue("node.example.com");
+  auto issuing_cert = parse_certificate(issuing->certificate_pem);
+  auto answer = ocsp.respond(OcspFixture::request_der({{cert.certificate.get(), issuing_cert->get()}}));
+  REQUIRE(answer.outcome == OcspOutcome::successful);
+  const unsigned char* p = answer.der.data();
+  OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(answer.der.size())));
+  OcspBasicPtr basic(OCSP_response_get1_basic(response.get()));
+  REQUIRE(basic);
+  // The CA certificate itself is the signer: with the response's own certificates ignored (NOINTERN),
+  // it verifies against the CA alone.
+  STACK_OF(X509)* signers = sk_X509_new_null();
+  sk_X509_push(signers, issuing_cert->get());
+  X509StorePtr store(X509_STORE_new());
+  CHECK(OCSP_basic_verify(basic.get(), signers, store.get(), OCSP_NOINTERN | OCSP_TRUSTOTHER | OCSP_NOVERIFY) == 1);
+  sk_X509_free(signers);
+}
