@@ -114,31 +114,41 @@ Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_vi
   auto key = keys_.get(ca.key_uri);
   if (!key) return std::unexpected(key.error());
 
-  const auto now = clock_.now();
-  auto entries = crls_.revoked_entries(ca.id, settings_.keep_expired ? std::nullopt : std::optional<TimePoint>(now));
-  if (!entries) return std::unexpected(entries.error());
-  std::int64_t number = 1;
-  if (auto last = crls_.latest_crl(ca.id)) {
-    number = last->number + 1;
-  } else if (last.error().code != Errc::not_found) {
-    return std::unexpected(last.error());
+  // Another process (a CLI revoke beside a running server) may store the same CRL number first; its
+  // CRL may predate the change this one is for, so read the entries again and take the next number.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    const auto now = clock_.now();
+    auto entries = crls_.revoked_entries(ca.id, settings_.keep_expired ? std::nullopt : std::optional<TimePoint>(now));
+    if (!entries) return std::unexpected(entries.error());
+    std::int64_t number = 1;
+    if (auto last = crls_.latest_crl(ca.id)) {
+      number = last->number + 1;
+    } else if (last.error().code != Errc::not_found) {
+      return std::unexpected(last.error());
+    }
+
+    CrlRecord record;
+    record.issuer_id = ca.id;
+    record.number = number;
+    record.this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
+    record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
+    record.entries = static_cast<std::int64_t>(entries->size());
+    auto crl = build_crl(ca_cert->get(), **key, *entries, number, record.this_update, record.next_update,
+                         urls_.crl_url(ca.name));
+    if (!crl) return std::unexpected(crl.error());
+    record.der = to_der(crl->get());
+
+    const AuditEvent audit{std::string(actor), "crl.publish", "crl:" + ca.name,
+                           "{\"number\":" + std::to_string(number) + ",\"entries\":" + std::to_string(record.entries) + "}",
+                           now};
+    if (auto stored = crls_.store_crl(record, audit); !stored) {
+      if (stored.error().code == Errc::conflict && attempt < kAttempts) continue;
+      return std::unexpected(stored.error());
+    }
+    for (const auto& handler : handlers_) handler(ca, record);
+    return record;
   }
-
-  CrlRecord record;
-  record.issuer_id = ca.id;
-  record.number = number;
-  record.this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
-  record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
-  record.entries = static_cast<std::int64_t>(entries->size());
-  auto crl = build_crl(ca_cert->get(), **key, *entries, number, record.this_update, record.next_update, urls_.crl_url(ca.name));
-  if (!crl) return std::unexpected(crl.error());
-  record.der = to_der(crl->get());
-
-  const AuditEvent audit{std::string(actor), "crl.publish", "crl:" + ca.name,
-                         "{\"number\":" + std::to_string(number) + ",\"entries\":" + std::to_string(record.entries) + "}", now};
-  if (auto stored = crls_.store_crl(record, audit); !stored) return std::unexpected(stored.error());
-  for (const auto& handler : handlers_) handler(ca, record);
-  return record;
 }
 
 Result<CrlRecord> CrlService::current(const CaRecord& ca) {

@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include "authority_fixture.hpp"
+#include <functional>
+#include <utility>
+
 #include "fca/core/crl.hpp"
 #include "fca/core/x509.hpp"
 
@@ -134,4 +137,44 @@ TEST_CASE("a status change can regenerate the CRL through the authority's hook",
   CHECK(published == 1);
   auto issuing = f.database->find_ca("issuing");
   CHECK(f.database->latest_crl(issuing->id)->entries == 1);
+}
+
+namespace {
+// Lets another CRL service store its CRL in between this one's read of the last number and its store,
+// the way a CLI revoke beside a running server can.
+struct RacingCrlRepository : CrlRepository {
+  db::Database& database;
+  std::function<void()> race;
+  explicit RacingCrlRepository(db::Database& db) : database(db) {}
+  Result<std::vector<RevokedEntry>> revoked_entries(std::int64_t issuer, std::optional<TimePoint> at) override {
+    return database.revoked_entries(issuer, at);
+  }
+  Result<CrlRecord> latest_crl(std::int64_t issuer) override { return database.latest_crl(issuer); }
+  Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) override {
+    if (race) std::exchange(race, nullptr)();
+    return database.store_crl(crl, audit);
+  }
+};
+}  // namespace
+
+TEST_CASE("a CRL number taken by another process is skipped and the entries read again", "[crl]") {
+  CrlFixture f;
+  auto issuing = f.database->find_ca("issuing");
+  REQUIRE(f.crls.regenerate(*issuing, "test"));
+  RacingCrlRepository racing(*f.database);
+  CrlService ours(*f.database, racing, *f.keys, f.clock, CrlSettings{}, f.authority->settings().urls);
+
+  auto cert = f.issue("raced.example.com");
+  std::optional<CrlRecord> theirs;
+  racing.race = [&] {
+    // The other process revokes and publishes first, taking the number this service has chosen.
+    REQUIRE(f.authority->revoke({cert.record.serial, std::nullopt, RevocationReason::superseded, std::nullopt, "test"}));
+    theirs = *f.crls.regenerate(*issuing, "other");
+  };
+  auto mine = ours.regenerate(*issuing, "test");
+  REQUIRE(mine);
+  REQUIRE(theirs);
+  CHECK(mine->number == theirs->number + 1);
+  CHECK(mine->entries == 1);  // read again after the conflict: the revocation is in
+  CHECK(f.database->latest_crl(issuing->id)->number == mine->number);
 }
