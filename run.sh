@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up everything (Debian packages, release build) and runs the main job: a CA in a local data
+# Sets up everything (Debian packages, optimised build) and runs the main job: a CA in a local data
 # directory (./facility-ca-data, or $FACILITY_CA_DIR) with a root and an issuing CA, a demo server
 # certificate issued from it, and `facility-ca serve`: OCSP and CRLs on http://127.0.0.1:8080 until
 # Ctrl-C.
@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 bash deploy/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DFCA_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFCA_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)" --target facility-ca
 
 export FACILITY_CA_DIR="${FACILITY_CA_DIR:-$PWD/facility-ca-data}"
