@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fca/db/database.hpp"
+#include "db_fixture.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -32,47 +33,16 @@ using fca::db::Database;
 using fca::test::run;
 using fca::test::shell_quote;
 using fca::test::TempDir;
-
-constexpr std::int64_t kNow = 1'767'225'600;  // 2026-01-01T00:00:00Z
-constexpr std::int64_t kDay = 86'400;
-
-std::unique_ptr<Database> open_database(const std::filesystem::path& file) {
-  auto database = Database::open(file);
-  INFO((database ? std::string() : database.error().message));
-  REQUIRE(database.has_value());
-  return std::move(*database);
-}
-
-std::string sqlite_cli(const std::filesystem::path& file, const std::string& sql) {
-  auto result = run("sqlite3 " + shell_quote(file.string()) + " " + shell_quote(sql));
-  INFO(sql << "\n" << result.output);
-  REQUIRE(result.exit_code == 0);
-  while (!result.output.empty() && (result.output.back() == '\n' || result.output.back() == '\r')) {
-    result.output.pop_back();
-  }
-  return result.output;
-}
-
-std::int64_t count_rows(const std::filesystem::path& file, const std::string& table, const std::string& where = "") {
-  return std::stoll(sqlite_cli(file, "SELECT count(*) FROM " + table + (where.empty() ? "" : " WHERE " + where)));
-}
+using fca::test::db::count_rows;
+using fca::test::db::kDay;
+using fca::test::db::kNow;
+using fca::test::db::make_ca;
+using fca::test::db::open_database;
+using fca::test::db::sqlite_cli;
 
 AuditEvent event(std::string action, std::string object, std::int64_t at = kNow) {
   return AuditEvent{.actor = "test:db", .action = std::move(action), .object = std::move(object), .detail = "{}",
                     .at = from_unix(at)};
-}
-
-CaRecord make_ca(std::string name) {
-  CaRecord ca;
-  ca.name = std::move(name);
-  ca.state = CaState::active;
-  ca.certificate_pem = "-----BEGIN CERTIFICATE-----\nMIIB" + ca.name + "\n-----END CERTIFICATE-----\n";
-  ca.key_uri = "file:/var/lib/facility-ca/" + ca.name + ".key";
-  ca.subject = "CN=" + ca.name;
-  ca.not_before = from_unix(kNow - kDay);
-  ca.not_after = from_unix(kNow + 3650 * kDay);
-  ca.created_at = from_unix(kNow);
-  return ca;
 }
 
 std::int64_t insert_ca(Database& db, const std::string& name) {
