@@ -17,14 +17,7 @@ using OcspCertIdPtr = std::unique_ptr<OCSP_CERTID, OsslDeleter<OCSP_CERTID_free>
 
 constexpr int kCertIdDigests[] = {NID_sha1, NID_sha256, NID_sha384, NID_sha512};
 
-std::vector<std::uint8_t> response_der(OCSP_RESPONSE* response) {
-  unsigned char* buf = nullptr;
-  const int len = i2d_OCSP_RESPONSE(response, &buf);
-  if (len <= 0) return {};
-  std::vector<std::uint8_t> out(buf, buf + len);
-  OPENSSL_free(buf);
-  return out;
-}
+std::vector<std::uint8_t> response_der(const OCSP_RESPONSE* response) { return der_encode(response, i2d_OCSP_RESPONSE); }
 
 std::string serial_of(const OCSP_CERTID* id) {
   ASN1_INTEGER* serial = nullptr;

@@ -124,14 +124,7 @@ std::string to_pem(const X509* cert) {
   return bio_string(bio.get());
 }
 
-std::vector<std::uint8_t> to_der(const X509* cert) {
-  unsigned char* buf = nullptr;
-  const int len = i2d_X509(cert, &buf);
-  if (len <= 0) return {};
-  std::vector<std::uint8_t> out(buf, buf + len);
-  OPENSSL_free(buf);
-  return out;
-}
+std::vector<std::uint8_t> to_der(const X509* cert) { return der_encode(cert, i2d_X509); }
 
 std::string to_pem(const X509_REQ* req) {
   BioPtr bio(BIO_new(BIO_s_mem()));
@@ -145,14 +138,7 @@ std::string to_pem(const X509_CRL* crl) {
   return bio_string(bio.get());
 }
 
-std::vector<std::uint8_t> to_der(const X509_CRL* crl) {
-  unsigned char* buf = nullptr;
-  const int len = i2d_X509_CRL(crl, &buf);
-  if (len <= 0) return {};
-  std::vector<std::uint8_t> out(buf, buf + len);
-  OPENSSL_free(buf);
-  return out;
-}
+std::vector<std::uint8_t> to_der(const X509_CRL* crl) { return der_encode(crl, i2d_X509_CRL); }
 
 std::string hex_upper(std::span<const std::uint8_t> bytes) {
   static constexpr char digits[] = "0123456789ABCDEF";

@@ -28,11 +28,7 @@ struct OcspFixture : fca::test::AuthorityFixture {
     OcspRequestPtr req(OCSP_REQUEST_new());
     for (const auto& [leaf, issuer] : certs) OCSP_request_add0_id(req.get(), OCSP_cert_to_id(md, leaf, issuer));
     if (nonce) OCSP_request_add1_nonce(req.get(), nullptr, -1);
-    unsigned char* buf = nullptr;
-    const int len = i2d_OCSP_REQUEST(req.get(), &buf);
-    std::vector<std::uint8_t> out(buf, buf + len);
-    OPENSSL_free(buf);
-    return out;
+    return der_encode(req.get(), i2d_OCSP_REQUEST);
   }
 
   struct Parsed {
@@ -117,10 +113,7 @@ TEST_CASE("OCSP echoes the CertID hash algorithm and the nonce", "[ocsp]") {
   OcspRequestPtr req(OCSP_REQUEST_new());
   OCSP_request_add0_id(req.get(), OCSP_cert_to_id(EVP_sha1(), cert.certificate.get(), f.issuing_cert.get()));
   OCSP_request_add1_nonce(req.get(), nullptr, 16);
-  unsigned char* buf = nullptr;
-  const int len = i2d_OCSP_REQUEST(req.get(), &buf);
-  std::vector<std::uint8_t> der(buf, buf + len);
-  OPENSSL_free(buf);
+  const auto der = der_encode(req.get(), i2d_OCSP_REQUEST);
   auto answer = f.ocsp.respond(der);
   CHECK_FALSE(answer.cacheable);
   auto parsed = f.parse(answer);
@@ -144,10 +137,7 @@ TEST_CASE("malformed, oversized-nonce and foreign requests get OCSP errors", "[o
   OCSP_request_add0_id(req.get(), OCSP_cert_to_id(EVP_sha1(), cert.certificate.get(), f.issuing_cert.get()));
   std::vector<unsigned char> long_nonce(64, 0xAB);
   OCSP_request_add1_nonce(req.get(), long_nonce.data(), static_cast<int>(long_nonce.size()));
-  unsigned char* buf = nullptr;
-  const int len = i2d_OCSP_REQUEST(req.get(), &buf);
-  std::vector<std::uint8_t> der(buf, buf + len);
-  OPENSSL_free(buf);
+  const auto der = der_encode(req.get(), i2d_OCSP_REQUEST);
   CHECK(f.ocsp.respond(der).outcome == OcspOutcome::malformed_request);
 
   // An issuer this instance does not serve.

@@ -27,6 +27,17 @@ Result<std::vector<X509Ptr>> parse_certificates(std::string_view pem);
 // A PKCS#10 request as PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER.
 Result<X509ReqPtr> parse_csr(std::string_view pem_or_der);
 
+// DER of any OpenSSL object through its i2d function (i2d_X509, i2d_OCSP_RESPONSE, ...); empty on failure.
+template <class T>
+std::vector<std::uint8_t> der_encode(const T* object, int (*encode)(const T*, unsigned char**)) {
+  unsigned char* buf = nullptr;
+  const int len = encode(object, &buf);
+  if (len <= 0) return {};
+  std::vector<std::uint8_t> out(buf, buf + len);
+  OPENSSL_free(buf);
+  return out;
+}
+
 std::string to_pem(const X509* cert);
 std::vector<std::uint8_t> to_der(const X509* cert);
 std::string to_pem(const X509_REQ* req);
