@@ -4,6 +4,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <ctime>
 #include <initializer_list>
 #include <utility>
 
@@ -37,6 +38,16 @@ std::string json_object(std::initializer_list<std::pair<std::string_view, std::s
     out += '"';
   }
   return out + "}";
+}
+
+// "2026-01-31T12:00:00Z", for refusals that name a date.
+std::string utc_text(TimePoint t) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buf[32];
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return std::string(buf, n);
 }
 
 // A new CA's name is used in URLs and key labels: it must be plain, and free in this instance.
@@ -232,6 +243,54 @@ Result<CaRecord> CertificateAuthority::find_ca(std::optional<std::string_view> n
   return ca;
 }
 
+Result<std::optional<CertificateRecord>> CertificateAuthority::ca_certificate_record(const CaRecord& ca) {
+  if (!ca.parent_id || ca.state != CaState::active) return std::optional<CertificateRecord>();
+  auto cert = parse_certificate(ca.certificate_pem);
+  if (!cert) return std::unexpected(cert.error());
+  auto row = certificates_.find_certificate(*ca.parent_id, serial_hex(cert->get()));
+  if (!row) {
+    if (row.error().code == Errc::not_found) return std::optional<CertificateRecord>();
+    return std::unexpected(row.error());
+  }
+  return std::optional<CertificateRecord>(std::move(*row));
+}
+
+Result<void> CertificateAuthority::check_can_issue(const CaRecord& ca) {
+  const auto now = clock_.now();
+  std::optional<CaRecord> above;
+  const CaRecord* current = &ca;
+  // A CA below a revoked, held or expired CA is no better than that CA: the whole path is checked.
+  for (int depth = 0; depth < 32; ++depth) {
+    const std::string who = current == &ca ? "CA '" + ca.name + "'"
+                                           : "CA '" + ca.name + "' cannot issue: the CA above it, '" + current->name + "',";
+    if (current->state != CaState::active) {
+      return fail(Errc::policy_refused, who + " is waiting for its signed certificate");
+    }
+    if (current->not_before > now) {
+      return fail(Errc::policy_refused, who + " is not yet valid (notBefore " + utc_text(current->not_before) + ")");
+    }
+    if (current->not_after <= now) {
+      return fail(Errc::policy_refused, who + " has expired (notAfter " + utc_text(current->not_after) + ")");
+    }
+    auto row = ca_certificate_record(*current);
+    if (!row) return std::unexpected(row.error());
+    if (*row && (*row)->status == CertificateStatus::revoked) {
+      return fail(Errc::policy_refused,
+                  who + " is revoked (" + to_string((*row)->revocation_reason.value_or(RevocationReason::unspecified)) +
+                      ") and issues nothing");
+    }
+    if (*row && (*row)->status == CertificateStatus::on_hold) {
+      return fail(Errc::policy_refused, who + " is on hold (certificateHold) and issues nothing until released");
+    }
+    if (!current->parent_id) return {};
+    auto parent = cas_.find_ca(*current->parent_id);
+    if (!parent) return std::unexpected(parent.error());
+    above = std::move(*parent);
+    current = &*above;
+  }
+  return fail(Errc::internal, "CA '" + ca.name + "' has a parent chain deeper than 32");
+}
+
 Result<std::vector<X509Ptr>> CertificateAuthority::chain(const CaRecord& ca) {
   std::vector<X509Ptr> out;
   if (ca.state != CaState::active) return fail(Errc::conflict, "CA '" + ca.name + "' has no certificate yet");
@@ -288,6 +347,7 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
     auto found = find_ca(*request.parent);
     if (!found) return std::unexpected(found.error());
     parent = std::move(*found);
+    if (auto standing = check_can_issue(*parent); !standing) return std::unexpected(standing.error());
     auto c = chain(*parent);
     if (!c) return std::unexpected(c.error());
     parent_chain = std::move(*c);
@@ -486,6 +546,7 @@ Result<IssuedCertificate> CertificateAuthority::sign_and_store(const CaRecord& c
                                                                const Approved& approved, const EVP_PKEY* subject_key,
                                                                std::string_view requester,
                                                                std::optional<std::string> renewal_of) {
+  if (auto standing = check_can_issue(ca); !standing) return std::unexpected(standing.error());
   auto ca_chain = chain(ca);
   if (!ca_chain) return std::unexpected(ca_chain.error());
   const X509* issuer_cert = ca_chain->front().get();

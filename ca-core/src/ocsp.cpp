@@ -57,6 +57,26 @@ std::string random_suffix() {
   return hex_upper(bytes);
 }
 
+// RFC 6960 §2.7: once a CA's key is known compromised (its own certificate revoked for keyCompromise
+// or cACompromise), everything it issued is answered revoked, as of the CA's revocation time, with
+// reason cACompromise: the CA's key is what failed, and that is what cACompromise says about the
+// certificates below it. The CA's status is read per request, like the certificates' own, so a
+// revocation by another process is in the very next answer.
+void answer_as_ca_compromised(const std::optional<CertificateRecord>& ca_row, const std::vector<CertificateRecord*>& records) {
+  if (!ca_row || ca_row->status != CertificateStatus::revoked) return;
+  if (ca_row->revocation_reason != RevocationReason::key_compromise &&
+      ca_row->revocation_reason != RevocationReason::ca_compromise) {
+    return;
+  }
+  for (auto* record : records) {
+    if (!record || record->status == CertificateStatus::revoked) continue;
+    record->status = CertificateStatus::revoked;
+    record->revoked_at = ca_row->revoked_at;
+    record->revocation_reason = RevocationReason::ca_compromise;
+    record->invalidity_date = ca_row->invalidity_date;
+  }
+}
+
 }  // namespace
 
 struct OcspService::Responder {
@@ -180,9 +200,18 @@ Result<int> OcspService::ensure_signers() {
       if (!usable) {
         std::string uri;
         auto cert = issue_signer(ca, responder->signer_key, uri);
-        if (!cert) return std::unexpected(cert.error());
-        responder->signer_cert = std::move(*cert);
-        ++issued;
+        if (cert) {
+          responder->signer_cert = std::move(*cert);
+          ++issued;
+        } else if (cert.error().code == Errc::policy_refused) {
+          // The CA may not issue (revoked, held, expired): it signs its own answers, which then say so.
+          auto key = keys_.get(ca.key_uri);
+          if (!key) return std::unexpected(key.error());
+          responder->signer_key = *key;
+          responder->signer_cert = share(responder->ca_cert.get());
+        } else {
+          return std::unexpected(cert.error());
+        }
       }
     }
     fresh.push_back(std::move(responder));
@@ -312,6 +341,10 @@ OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
     }
   }
 
+  auto ca_row = authority_.ca_certificate_record(responder->ca);
+  if (!ca_row) return error_answer(OcspOutcome::internal_error, ca_row.error().message);
+  answer_as_ca_compromised(*ca_row, records);
+
   std::optional<CacheKey> key;
   if (!has_nonce && ids.size() == 1) {
     key = CacheKey{responder->ca.id, serial_of(ids[0]), digest_of(ids[0])};
@@ -366,6 +399,9 @@ Result<int> OcspService::refresh_cache() {
       return std::unexpected(found.error());
     }
     std::vector<CertificateRecord*> records{record ? &*record : nullptr};
+    auto ca_row = authority_.ca_certificate_record(item.responder->ca);
+    if (!ca_row) return std::unexpected(ca_row.error());
+    answer_as_ca_compromised(*ca_row, records);
     auto answer = sign_answer(*item.responder, {item.id.get()}, records, nullptr);
     if (!answer) return std::unexpected(answer.error());
     auto entry = cache_entry(item.id.get(), records[0], std::move(*answer));

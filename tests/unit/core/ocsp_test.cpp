@@ -235,3 +235,28 @@ TEST_CASE("with sign_with_ca_key the CA signs answers itself and no responder ce
   CHECK(OCSP_basic_verify(basic.get(), signers, store.get(), OCSP_NOINTERN | OCSP_TRUSTOTHER | OCSP_NOVERIFY) == 1);
   sk_X509_free(signers);
 }
+
+TEST_CASE("OCSP answers revoked (cACompromise) for certificates of a CA revoked for keyCompromise", "[ocsp][gate]") {
+  OcspFixture f;
+  auto leaf = f.issue("under-compromised.example.com");
+  auto answer = f.ask(leaf.certificate.get());
+  REQUIRE(answer.outcome == OcspOutcome::successful);
+  CHECK(f.status_of(f.parse(answer).basic.get(), leaf.certificate.get()) == V_OCSP_CERTSTATUS_GOOD);
+
+  // Hold and other reasons leave the leaves' answers alone; only a compromised key changes them.
+  const auto issuing_serial = serial_hex(f.issuing_cert.get());
+  REQUIRE(f.authority->revoke(RevokeRequest{issuing_serial, "root", RevocationReason::certificate_hold, std::nullopt, "test"}));
+  CHECK(f.status_of(f.parse(f.ask(leaf.certificate.get())).basic.get(), leaf.certificate.get()) == V_OCSP_CERTSTATUS_GOOD);
+  REQUIRE(f.authority->release_hold(issuing_serial, "root", "test"));
+
+  REQUIRE(f.authority->revoke(RevokeRequest{issuing_serial, "root", RevocationReason::key_compromise, std::nullopt, "test"}));
+  for (bool nonce : {false, true}) {
+    auto revoked = f.ask(leaf.certificate.get(), EVP_sha1(), nonce);
+    REQUIRE(revoked.outcome == OcspOutcome::successful);
+    auto parsed = f.parse(revoked);
+    CHECK(f.verifies(parsed.basic.get()));
+    int reason = -1;
+    CHECK(f.status_of(parsed.basic.get(), leaf.certificate.get(), EVP_sha1(), &reason) == V_OCSP_CERTSTATUS_REVOKED);
+    CHECK(reason == OCSP_REVOKED_STATUS_CACOMPROMISE);
+  }
+}

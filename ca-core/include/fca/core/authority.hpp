@@ -87,6 +87,13 @@ class CertificateAuthority {
   // The CA's certificate followed by every certificate above it (issuing CA first).
   Result<std::vector<X509Ptr>> chain(const CaRecord& ca);
   Result<CaRecord> find_ca(std::optional<std::string_view> name);  // the default CA when empty
+  // The CA's own certificate as a row in its parent's register; none for roots, CAs below an external
+  // root and CAs imported under a parent that never registered them.
+  Result<std::optional<CertificateRecord>> ca_certificate_record(const CaRecord& ca);
+  // Issuer-status gate: Errc::policy_refused, naming the reason, when the CA or a CA above it in this
+  // instance is revoked, on hold, expired or not yet valid (by the injected clock). Every path that
+  // signs a certificate (issue, renew, a sub-CA, an OCSP responder) passes it first.
+  Result<void> check_can_issue(const CaRecord& ca);
 
   // --- certificate lifecycle
   Result<IssuedCertificate> issue(const IssueRequest& request);
