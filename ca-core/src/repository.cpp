@@ -64,4 +64,20 @@ Result<CertificateStatus> parse_certificate_status(std::string_view name) {
   return fail(Errc::invalid_input, "unknown status '" + std::string(name) + "' (use valid, revoked or on-hold)");
 }
 
+const char* to_string(EnrollmentState state) {
+  switch (state) {
+    case EnrollmentState::pending: return "pending";
+    case EnrollmentState::approved: return "approved";
+    case EnrollmentState::rejected: return "rejected";
+  }
+  return "pending";
+}
+
+Result<EnrollmentState> parse_enrollment_state(std::string_view name) {
+  for (auto state : {EnrollmentState::pending, EnrollmentState::approved, EnrollmentState::rejected}) {
+    if (name == to_string(state)) return state;
+  }
+  return fail(Errc::invalid_input, "unknown enrolment state '" + std::string(name) + "' (use pending, approved or rejected)");
+}
+
 }  // namespace fca

@@ -35,6 +35,9 @@ constexpr const char* kCertificateColumns =
 constexpr const char* kAuditColumns = "sequence, at, actor, action, object, detail, previous_hash, hash";
 constexpr const char* kCrlColumns = "issuer_id, number, this_update, next_update, entries, der";
 constexpr const char* kOcspSignerColumns = "issuer_id, serial, key_uri, certificate_pem, not_after";
+constexpr const char* kEnrollmentColumns =
+    "id, label, requester, issuer_id, profile, common_name, csr_pem, state, created_at, decided_by, decided_at, reason, "
+    "certificate_serial";
 
 // CRL entries. Only the columns a CRL needs, never the DER. "status <> 'valid'" must appear word for
 // word: it is what lets SQLite use the partial covering index certificates_revoked (migration 002),
@@ -223,6 +226,26 @@ OcspSignerRecord read_ocsp_signer(const Statement& row) {
   signer.certificate_pem = row.column_text(3);
   signer.not_after = from_unix(row.column_int(4));
   return signer;
+}
+
+Result<EnrollmentRecord> read_enrollment(const Statement& row) {
+  EnrollmentRecord enrollment;
+  enrollment.id = row.column_int(0);
+  enrollment.label = row.column_text(1);
+  enrollment.requester = row.column_text(2);
+  enrollment.issuer_id = row.column_int(3);
+  enrollment.profile = row.column_text(4);
+  enrollment.common_name = row.column_text(5);
+  enrollment.csr_pem = row.column_text(6);
+  auto state = parse_enrollment_state(row.column_text(7));
+  if (!state) return fail(Errc::storage, "corrupt enrolment row: " + state.error().message);
+  enrollment.state = *state;
+  enrollment.created_at = from_unix(row.column_int(8));
+  enrollment.decided_by = row.column_optional_text(9);
+  enrollment.decided_at = optional_time(row.column_optional_int(10));
+  enrollment.reason = row.column_optional_text(11);
+  enrollment.certificate_serial = row.column_optional_text(12);
+  return enrollment;
 }
 
 // "revoked (keyCompromise)", "on-hold (certificateHold)", "valid".
@@ -593,6 +616,15 @@ struct Database::Impl {
     if (filter.not_expired_at) where("not_after >=", to_unix(*filter.not_expired_at));
     if (filter.profile) where("profile =", *filter.profile);
     if (filter.common_name) where("common_name =", *filter.common_name);
+    if (filter.after_id) where("id >", *filter.after_id);
+    if (filter.issuer_in) {
+      text += filter.issuer_in->empty() ? " AND 0 = 1" : " AND issuer_id IN (";
+      for (std::size_t i = 0; i < filter.issuer_in->size(); ++i) {
+        values.push_back((*filter.issuer_in)[i]);
+        text += (i == 0 ? "?" : ", ?") + std::to_string(values.size());
+      }
+      if (!filter.issuer_in->empty()) text += ")";
+    }
     values.push_back(clamp_to_int64(filter.limit));
     text += " ORDER BY id LIMIT ?" + std::to_string(values.size());
     values.push_back(clamp_to_int64(filter.offset));
@@ -609,6 +641,113 @@ struct Database::Impl {
       }
     }
     return query_all<CertificateRecord>(*select, "listing certificates", read_certificate);
+  }
+
+  // ---- enrolments ----
+
+  Result<EnrollmentRecord> find_enrollment(std::int64_t id) {
+    auto select = prepare(sql("SELECT ", kEnrollmentColumns, " FROM enrollments WHERE id = ?1"));
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, id);
+    return query_one<EnrollmentRecord>(*select, "looking up an enrolment", read_enrollment,
+                                       "no enrolment request " + std::to_string(id));
+  }
+
+  Result<std::int64_t> insert_enrollment(const EnrollmentRecord& e, const AuditEvent& audit) {
+    return write_transaction("storing an enrolment request", [&]() -> Result<std::int64_t> {
+      auto insert = prepare(
+          "INSERT INTO enrollments (label, requester, issuer_id, profile, common_name, csr_pem, state, created_at, "
+          "decided_by, decided_at, reason, certificate_serial) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+      if (!insert) return std::unexpected(insert.error());
+      insert->bind(1, std::string_view(e.label))
+          .bind(2, std::string_view(e.requester))
+          .bind(3, e.issuer_id)
+          .bind(4, std::string_view(e.profile))
+          .bind(5, std::string_view(e.common_name))
+          .bind(6, std::string_view(e.csr_pem))
+          .bind(7, std::string_view(to_string(e.state)))
+          .bind(8, to_unix(e.created_at))
+          .bind(9, e.decided_by)
+          .bind(10, optional_unix(e.decided_at))
+          .bind(11, e.reason)
+          .bind(12, e.certificate_serial);
+      if (auto inserted = insert->run("inserting an enrolment request"); !inserted) {
+        if (insert->extended_error_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+          return fail(Errc::not_found, "issuing CA id " + std::to_string(e.issuer_id) + " does not exist");
+        }
+        return std::unexpected(inserted.error());
+      }
+      const std::int64_t id = sqlite3_last_insert_rowid(db());
+      if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
+      return id;
+    });
+  }
+
+  Result<std::vector<EnrollmentRecord>> list_enrollments(const EnrollmentFilter& filter) {
+    using Value = std::variant<std::int64_t, std::string>;
+    std::string text = sql("SELECT ", kEnrollmentColumns, " FROM enrollments WHERE 1 = 1");
+    std::vector<Value> values;
+    auto where = [&](const char* clause, Value value) {
+      values.push_back(std::move(value));
+      text += " AND ";
+      text += clause;
+      text += " ?" + std::to_string(values.size());
+    };
+    if (filter.state) where("state =", std::string(to_string(*filter.state)));
+    if (filter.requester) where("requester =", *filter.requester);
+    if (filter.after_id) where("id >", *filter.after_id);
+    if (filter.issuer_in) {
+      text += filter.issuer_in->empty() ? " AND 0 = 1" : " AND issuer_id IN (";
+      for (std::size_t i = 0; i < filter.issuer_in->size(); ++i) {
+        values.push_back((*filter.issuer_in)[i]);
+        text += (i == 0 ? "?" : ", ?") + std::to_string(values.size());
+      }
+      if (!filter.issuer_in->empty()) text += ")";
+    }
+    values.push_back(clamp_to_int64(filter.limit));
+    text += " ORDER BY id LIMIT ?" + std::to_string(values.size());
+    auto select = prepare(text);
+    if (!select) return std::unexpected(select.error());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const int index = static_cast<int>(i + 1);
+      if (const auto* number = std::get_if<std::int64_t>(&values[i])) {
+        select->bind(index, *number);
+      } else {
+        select->bind(index, std::string_view(std::get<std::string>(values[i])));
+      }
+    }
+    return query_all<EnrollmentRecord>(*select, "listing enrolment requests", read_enrollment);
+  }
+
+  Result<EnrollmentRecord> change_enrollment(std::int64_t id, const EnrollmentChange& change, const AuditEvent& audit) {
+    return write_transaction("changing an enrolment request", [&]() -> Result<EnrollmentRecord> {
+      auto current = find_enrollment(id);
+      if (!current) return current;
+      if (current->state != change.expected) {
+        return fail(Errc::conflict, "enrolment request " + std::to_string(id) + " is " + to_string(current->state) +
+                                        ", not " + to_string(change.expected));
+      }
+      auto update = prepare(
+          "UPDATE enrollments SET state = ?1, decided_by = ?2, decided_at = ?3, reason = ?4, certificate_serial = ?5 "
+          "WHERE id = ?6 AND state = ?7");
+      if (!update) return std::unexpected(update.error());
+      update->bind(1, std::string_view(to_string(change.next)))
+          .bind(2, change.decided_by)
+          .bind(3, optional_unix(change.decided_at))
+          .bind(4, change.reason)
+          .bind(5, change.certificate_serial)
+          .bind(6, id)
+          .bind(7, std::string_view(to_string(change.expected)));
+      if (auto updated = update->run("updating enrolment request " + std::to_string(id)); !updated) {
+        return std::unexpected(updated.error());
+      }
+      if (sqlite3_changes(db()) != 1) {
+        return fail(Errc::internal, "enrolment request " + std::to_string(id) + " changed while being updated");
+      }
+      if (auto logged = append_audit(audit); !logged) return std::unexpected(logged.error());
+      return find_enrollment(id);
+    });
   }
 
   // ---- CRLs ----
@@ -1102,6 +1241,29 @@ Result<OcspSignerRecord> Database::current_ocsp_signer(std::int64_t issuer_id) {
 Result<void> Database::store_ocsp_signer(const OcspSignerRecord& signer, const AuditEvent& audit) {
   std::lock_guard lock(mutex_);
   return impl_->store_ocsp_signer(signer, audit);
+}
+
+// ---- EnrollmentRepository ----
+
+Result<std::int64_t> Database::insert_enrollment(const EnrollmentRecord& enrollment, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->insert_enrollment(enrollment, audit);
+}
+
+Result<EnrollmentRecord> Database::find_enrollment(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  return impl_->find_enrollment(id);
+}
+
+Result<std::vector<EnrollmentRecord>> Database::list_enrollments(const EnrollmentFilter& filter) {
+  std::lock_guard lock(mutex_);
+  return impl_->list_enrollments(filter);
+}
+
+Result<EnrollmentRecord> Database::change_enrollment(std::int64_t id, const EnrollmentChange& change,
+                                                     const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->change_enrollment(id, change, audit);
 }
 
 }  // namespace fca::db

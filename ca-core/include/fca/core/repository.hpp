@@ -94,6 +94,8 @@ struct CertificateFilter {
   std::optional<TimePoint> not_expired_at;   // notAfter >= this
   std::optional<std::string> profile;
   std::optional<std::string> common_name;
+  std::optional<std::vector<std::int64_t>> issuer_in;  // any of these issuers (a principal's CA scope)
+  std::optional<std::int64_t> after_id;                // keyset pagination: rows with id above this
   std::size_t limit = 1000;
   std::size_t offset = 0;
 };
@@ -130,6 +132,56 @@ struct OcspSignerRecord {
   std::string key_uri;
   std::string certificate_pem;
   TimePoint not_after{};
+};
+
+// An enrolment request waiting for an operator: submit -> pending -> approved (a certificate is
+// issued and its serial recorded) or rejected.
+enum class EnrollmentState { pending, approved, rejected };
+const char* to_string(EnrollmentState state);  // "pending", "approved", "rejected"
+Result<EnrollmentState> parse_enrollment_state(std::string_view name);
+
+struct EnrollmentRecord {
+  std::int64_t id = 0;
+  std::string label;                  // what the requester calls it (an EST label, a device name)
+  std::string requester;              // principal that submitted it
+  std::int64_t issuer_id = 0;         // the CA it asks for
+  std::string profile;
+  std::string common_name;            // as the CSR asks; policy decides at approval
+  std::string csr_pem;
+  EnrollmentState state = EnrollmentState::pending;
+  TimePoint created_at{};
+  std::optional<std::string> decided_by;
+  std::optional<TimePoint> decided_at;
+  std::optional<std::string> reason;              // why it was rejected
+  std::optional<std::string> certificate_serial;  // set once the approved certificate is stored
+};
+
+struct EnrollmentFilter {
+  std::optional<EnrollmentState> state;
+  std::optional<std::vector<std::int64_t>> issuer_in;
+  std::optional<std::string> requester;
+  std::optional<std::int64_t> after_id;
+  std::size_t limit = 1000;
+};
+
+struct EnrollmentChange {
+  EnrollmentState expected;  // applies only from this state (else Errc::conflict naming the current one)
+  EnrollmentState next;
+  std::optional<std::string> decided_by;
+  std::optional<TimePoint> decided_at;
+  std::optional<std::string> reason;
+  std::optional<std::string> certificate_serial;
+};
+
+class EnrollmentRepository {
+ public:
+  virtual ~EnrollmentRepository() = default;
+  virtual Result<std::int64_t> insert_enrollment(const EnrollmentRecord& enrollment, const AuditEvent& audit) = 0;
+  virtual Result<EnrollmentRecord> find_enrollment(std::int64_t id) = 0;
+  virtual Result<std::vector<EnrollmentRecord>> list_enrollments(const EnrollmentFilter& filter) = 0;  // by id
+  // Compare-and-set on state, with the audit entry, in one transaction; returns the new row.
+  virtual Result<EnrollmentRecord> change_enrollment(std::int64_t id, const EnrollmentChange& change,
+                                                     const AuditEvent& audit) = 0;
 };
 
 class CaRepository {

@@ -23,7 +23,8 @@ class Database final : public CaRepository,
                        public CertificateRepository,
                        public AuditLog,
                        public CrlRepository,
-                       public OcspSignerRepository {
+                       public OcspSignerRepository,
+                       public EnrollmentRepository {
  public:
   // store_crl keeps this many CRLs per issuer (the newest) and deletes older ones in the same
   // transaction: a CRL of a large CA runs to megabytes, and only the latest is ever served.
@@ -85,6 +86,14 @@ class Database final : public CaRepository,
   Result<OcspSignerRecord> current_ocsp_signer(std::int64_t issuer_id) override;
   // Errc::not_found when the issuer does not exist. created_at is audit.at.
   Result<void> store_ocsp_signer(const OcspSignerRecord& signer, const AuditEvent& audit) override;
+
+  // EnrollmentRepository
+  // Errc::not_found when the issuer does not exist.
+  Result<std::int64_t> insert_enrollment(const EnrollmentRecord& enrollment, const AuditEvent& audit) override;
+  Result<EnrollmentRecord> find_enrollment(std::int64_t id) override;
+  Result<std::vector<EnrollmentRecord>> list_enrollments(const EnrollmentFilter& filter) override;
+  Result<EnrollmentRecord> change_enrollment(std::int64_t id, const EnrollmentChange& change,
+                                             const AuditEvent& audit) override;
 
   // SQLite's EXPLAIN QUERY PLAN for the exact statement revoked_entries runs (with or without the
   // notAfter filter), one plan line per row: lets tests and operators see that it uses an index.
