@@ -4,7 +4,7 @@
 #include "command.hpp"
 #include "files.hpp"
 #include "output.hpp"
-#include "fca/core/x509.hpp"
+#include "fca/service/json.hpp"
 
 namespace fca::app {
 namespace {
@@ -25,13 +25,6 @@ struct CaOptions {
   std::string key_passphrase_file;
 };
 
-Result<std::string> parent_name(db::Database& database, const CaRecord& ca) {
-  if (!ca.parent_id) return std::string();
-  auto parent = database.find_ca(*ca.parent_id);
-  if (!parent) return std::unexpected(parent.error());
-  return parent->name;
-}
-
 KeySpec key_spec_or_default(const std::string& option, const Config& config) {
   return *KeySpec::parse(option.empty() ? config.ca.key_type : option);
 }
@@ -44,25 +37,18 @@ void print_ca_summary(const std::string& verb, const CaRecord& ca) {
 int run_list(Cli& cli, const CaOptions& options) {
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto& database = (*instance)->database();
-  auto cas = database.list_cas();
+  auto cas = (*instance)->service().list_cas((*instance)->operator_principal());
   if (!cas) return report(cas.error());
   if (options.json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    for (const auto& ca : *cas) {
-      auto parent = parent_name(database, ca);
-      if (!parent) return report(parent.error());
-      out.push_back(ca_json(ca, *parent));
-    }
+    for (const auto& ca : *cas) out.push_back(service::to_json(ca));
     fmt::print("{}\n", out.dump(2));
     return exit_ok;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& ca : *cas) {
-    auto parent = parent_name(database, ca);
-    if (!parent) return report(parent.error());
+  for (const auto& [ca, parent] : *cas) {
     const bool active = ca.state == CaState::active;
-    rows.push_back({ca.name, active ? "active" : "pending", ca.is_default ? "yes" : "", parent->empty() ? "-" : *parent,
+    rows.push_back({ca.name, active ? "active" : "pending", ca.is_default ? "yes" : "", parent.empty() ? "-" : parent,
                     active ? iso8601(ca.not_after) : "-", ca.subject.empty() ? "-" : ca.subject});
   }
   fmt::print("{}", format_table({"NAME", "STATE", "DEFAULT", "PARENT", "NOT_AFTER", "SUBJECT"}, rows));
@@ -72,32 +58,31 @@ int run_list(Cli& cli, const CaOptions& options) {
 int run_show(Cli& cli, const CaOptions& options) {
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto& authority = (*instance)->authority();
-  // Straight from the store: the authority only hands out active CAs, and a pending one is worth showing.
-  auto ca = (*instance)->database().find_ca(std::string_view(options.name));
-  if (!ca) return report(ca.error());
-  const bool pending = ca->state == CaState::pending;
+  auto& service = (*instance)->service();
+  const auto& who = (*instance)->operator_principal();
+  auto info = service.get_ca(who, options.name);  // a pending CA too: its CSR is worth showing
+  if (!info) return report(info.error());
+  const CaRecord& ca = info->record;
+  const bool pending = ca.state == CaState::pending;
 
   std::string pem;
   if (pending) {
-    pem = ca->csr_pem;
+    pem = ca.csr_pem;
   } else if (options.chain) {
-    auto chain = authority.chain(*ca);
+    auto chain = service.ca_chain_pem(who, ca.name);
     if (!chain) return report(chain.error());
-    for (const auto& cert : *chain) pem += to_pem(cert.get());
+    pem = std::move(*chain);
   } else {
-    pem = ca->certificate_pem;
+    pem = ca.certificate_pem;
   }
   if (options.json) {
-    auto parent = parent_name((*instance)->database(), *ca);
-    if (!parent) return report(parent.error());
-    auto out = ca_json(*ca, *parent);
+    auto out = service::to_json(*info);
     out[pending ? "csr_pem" : (options.chain ? "chain_pem" : "certificate_pem")] = pem;
     fmt::print("{}\n", out.dump(2));
     return exit_ok;
   }
   if (pending) {
-    fmt::print(stderr, "facility-ca: CA '{}' is pending its certificate; this is its CSR\n", ca->name);
+    fmt::print(stderr, "facility-ca: CA '{}' is pending its certificate; this is its CSR\n", ca.name);
   }
   fmt::print("{}", pem);
   return exit_ok;
@@ -117,9 +102,9 @@ int run_create(Cli& cli, const CaOptions& options) {
       .parent = is_root ? std::nullopt : std::optional<std::string>(options.parent),
       .path_length = options.path_length,
       .make_default = options.make_default,
-      .requester = cli_actor(),
+      .requester = {},
   };
-  auto ca = (*instance)->authority().create_ca(request);
+  auto ca = (*instance)->service().create_ca((*instance)->operator_principal(), request);
   if (!ca) return report(ca.error());
   (*instance)->log().info("created CA '{}' ({})", ca->name, ca->subject);
   print_ca_summary("created", *ca);
@@ -133,9 +118,9 @@ int run_csr(Cli& cli, const CaOptions& options) {
       .name = options.name,
       .common_name = options.common_name,
       .key = key_spec_or_default(options.key_type, (*instance)->config()),
-      .requester = cli_actor(),
+      .requester = {},
   };
-  auto ca = (*instance)->authority().create_external_ca_csr(request);
+  auto ca = (*instance)->service().create_external_ca_csr((*instance)->operator_principal(), request);
   if (!ca) return report(ca.error());
   (*instance)->log().info("CA '{}' is pending: have its CSR signed, then run `ca import-signed {}`", ca->name, ca->name);
   if (options.out.empty()) {
@@ -151,7 +136,7 @@ int run_import_signed(Cli& cli, const CaOptions& options) {
   if (!certificate) return report(certificate.error());
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto ca = (*instance)->authority().import_signed_ca(options.name, *certificate, cli_actor());
+  auto ca = (*instance)->service().import_signed_ca((*instance)->operator_principal(), options.name, *certificate);
   if (!ca) return report(ca.error());
   (*instance)->log().info("CA '{}' is active ({})", ca->name, ca->subject);
   print_ca_summary("activated", *ca);
@@ -177,9 +162,9 @@ int run_import(Cli& cli, const CaOptions& options) {
       .private_key_pem = std::move(*key),
       .passphrase = std::move(passphrase),
       .make_default = options.make_default,
-      .requester = cli_actor(),
+      .requester = {},
   };
-  auto ca = (*instance)->authority().import_ca(request);
+  auto ca = (*instance)->service().import_ca((*instance)->operator_principal(), std::move(request));
   OPENSSL_cleanse(request.private_key_pem.data(), request.private_key_pem.size());
   OPENSSL_cleanse(request.passphrase.data(), request.passphrase.size());
   if (!ca) return report(ca.error());
@@ -191,7 +176,9 @@ int run_import(Cli& cli, const CaOptions& options) {
 int run_set_default(Cli& cli, const CaOptions& options) {
   auto instance = cli.open();
   if (!instance) return instance.error();
-  if (auto done = (*instance)->authority().set_default_ca(options.name, cli_actor()); !done) return report(done.error());
+  if (auto done = (*instance)->service().set_default_ca((*instance)->operator_principal(), options.name); !done) {
+    return report(done.error());
+  }
   (*instance)->log().info("CA '{}' is now the default issuing CA", options.name);
   fmt::print("default CA is now '{}'\n", options.name);
   return exit_ok;

@@ -9,6 +9,7 @@
 #include "files.hpp"
 #include "output.hpp"
 #include "fca/core/x509.hpp"
+#include "fca/service/json.hpp"
 
 namespace fca::app {
 namespace {
@@ -45,44 +46,36 @@ std::optional<std::string_view> optional_view(const std::string& value) {
   return value.empty() ? std::nullopt : std::optional<std::string_view>(value);
 }
 
-Result<std::string> ca_name(db::Database& database, std::int64_t issuer_id) {
-  auto ca = database.find_ca(issuer_id);
-  if (!ca) return std::unexpected(ca.error());
-  return ca->name;
-}
-
 // The certificate on stdout (or --out), its chain to --chain-out, JSON instead of PEM with --json.
-int print_issued(Instance& instance, const IssuedCertificate& issued, const CertificateOptions& options,
+int print_issued(Instance& instance, const service::Issued& issued, const CertificateOptions& options,
                  std::string_view verb) {
-  auto name = ca_name(instance.database(), issued.record.issuer_id);
-  if (!name) return report(name.error());
-  instance.log().info("{} certificate {} for '{}' by CA '{}' (profile {})", verb, issued.record.serial,
-                      issued.record.common_name, *name, issued.record.profile);
+  const auto& certificate = issued.certificate;
+  instance.log().info("{} certificate {} for '{}' by CA '{}' (profile {})", verb, certificate.record.serial,
+                      certificate.record.common_name, issued.ca, certificate.record.profile);
   if (!options.out.empty()) {
-    if (auto w = write_output(options.out, issued.pem(), 0644); !w) return report(w.error());
+    if (auto w = write_output(options.out, certificate.pem(), 0644); !w) return report(w.error());
   }
   if (!options.chain_out.empty()) {
-    if (auto w = write_output(options.chain_out, issued.chain_pem(), 0644); !w) return report(w.error());
+    if (auto w = write_output(options.chain_out, certificate.chain_pem(), 0644); !w) return report(w.error());
   }
   if (options.json) {
-    auto out = certificate_json(issued.record, *name);
-    out["certificate_pem"] = issued.pem();
-    out["chain_pem"] = issued.chain_pem();
+    auto out = service::to_json(service::CertificateInfo{certificate.record, issued.ca});
+    out["certificate_pem"] = certificate.pem();
+    out["chain_pem"] = certificate.chain_pem();
     fmt::print("{}\n", out.dump(2));
   } else if (options.out.empty()) {
-    fmt::print("{}", issued.pem());
+    fmt::print("{}", certificate.pem());
   }
   return exit_ok;
 }
 
-int print_status_change(Instance& instance, const CertificateRecord& record, bool json, std::string_view what) {
-  auto name = ca_name(instance.database(), record.issuer_id);
-  if (!name) return report(name.error());
-  instance.log().info("certificate {} of CA '{}' {}", record.serial, *name, what);
+int print_status_change(Instance& instance, const service::CertificateInfo& info, bool json, std::string_view what) {
+  const auto& record = info.record;
+  instance.log().info("certificate {} of CA '{}' {}", record.serial, info.ca, what);
   if (json) {
-    fmt::print("{}\n", certificate_json(record, *name).dump(2));
+    fmt::print("{}\n", service::to_json(info).dump(2));
   } else {
-    fmt::print("{} {}: {}{}\n", *name, record.serial, to_string(record.status),
+    fmt::print("{} {}: {}{}\n", info.ca, record.serial, to_string(record.status),
                record.revocation_reason ? fmt::format(" ({})", to_string(*record.revocation_reason)) : "");
   }
   return exit_ok;
@@ -93,10 +86,10 @@ int run_issue(Cli& cli, const CertificateOptions& options) {
   if (!csr) return report(csr.error());
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto issued = (*instance)->authority().issue(IssueRequest{
+  auto issued = (*instance)->service().issue((*instance)->operator_principal(), IssueRequest{
       .csr = std::move(*csr),
       .profile = options.profile,
-      .requester = cli_actor(),
+      .requester = {},
       .ca = optional_text(options.ca),
       .validity_days = options.days > 0 ? std::optional<int>(options.days) : std::nullopt,
   });
@@ -107,7 +100,7 @@ int run_issue(Cli& cli, const CertificateOptions& options) {
 int run_keygen_issue(Cli& cli, const CertificateOptions& options) {
   std::vector<SubjectAltName> sans;
   for (const auto& text : options.sans) {
-    auto san = parse_san(text);
+    auto san = service::parse_san(text);
     if (!san) return report(exit_usage, san.error().message);
     sans.push_back(std::move(*san));
   }
@@ -123,21 +116,23 @@ int run_keygen_issue(Cli& cli, const CertificateOptions& options) {
 
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto credentials = generate_and_issue((*instance)->authority(), *KeySpec::parse(options.key_type),
-                                        options.common_name, sans,
-                                        IssueRequest{
-                                            .csr = {},
-                                            .profile = options.profile,
-                                            .requester = cli_actor(),
-                                            .ca = optional_text(options.ca),
-                                            .validity_days = options.days > 0 ? std::optional<int>(options.days)
-                                                                              : std::nullopt,
-                                        });
+  auto credentials = (*instance)->service().keygen_issue((*instance)->operator_principal(),
+                                                         service::KeygenRequest{
+                                                             .common_name = options.common_name,
+                                                             .sans = std::move(sans),
+                                                             .key = *KeySpec::parse(options.key_type),
+                                                             .profile = options.profile,
+                                                             .ca = optional_text(options.ca),
+                                                             .validity_days = options.days > 0
+                                                                                  ? std::optional<int>(options.days)
+                                                                                  : std::nullopt,
+                                                             .pkcs12_password = passphrase,
+                                                         });
   if (!credentials) return report(credentials.error());
   const auto& record = credentials->issued.record;
   (*instance)->log().info("issued certificate {} for '{}' with a server-generated {} key (profile {})", record.serial,
                           record.common_name, record.key_type, record.profile);
-  if (auto written = write_credentials(files, *credentials, passphrase); !written) {
+  if (auto written = write_credentials(files, *credentials); !written) {
     return report(Error{written.error().code, written.error().message + " (certificate " + record.serial +
                                                   " was issued; revoke it if the key is lost)"});
   }
@@ -157,13 +152,13 @@ int run_revoke(Cli& cli, const CertificateOptions& options, RevocationReason rea
   if (!options.invalidity_date.empty()) invalidity_date = *parse_iso8601(options.invalidity_date);
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto record = (*instance)->authority().revoke(RevokeRequest{
-      .serial = options.serial,
-      .ca = optional_text(options.ca),
-      .reason = reason,
-      .invalidity_date = invalidity_date,
-      .requester = cli_actor(),
-  });
+  auto record = (*instance)->service().revoke((*instance)->operator_principal(), RevokeRequest{
+                                                                                     .serial = options.serial,
+                                                                                     .ca = optional_text(options.ca),
+                                                                                     .reason = reason,
+                                                                                     .invalidity_date = invalidity_date,
+                                                                                     .requester = {},
+                                                                                 });
   if (!record) return report(record.error());
   return print_status_change(**instance, *record, options.json,
                              reason == RevocationReason::certificate_hold ? "put on hold" : "revoked");
@@ -172,7 +167,8 @@ int run_revoke(Cli& cli, const CertificateOptions& options, RevocationReason rea
 int run_unhold(Cli& cli, const CertificateOptions& options) {
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto record = (*instance)->authority().release_hold(options.serial, optional_view(options.ca), cli_actor());
+  auto record =
+      (*instance)->service().release_hold((*instance)->operator_principal(), options.serial, optional_view(options.ca));
   if (!record) return report(record.error());
   return print_status_change(**instance, *record, options.json, "released from hold");
 }
@@ -182,7 +178,8 @@ int run_renew(Cli& cli, const CertificateOptions& options) {
   if (!csr) return report(csr.error());
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto issued = (*instance)->authority().renew(options.serial, optional_view(options.ca), *csr, cli_actor());
+  auto issued =
+      (*instance)->service().renew((*instance)->operator_principal(), options.serial, optional_view(options.ca), *csr);
   if (!issued) return report(issued.error());
   return print_issued(**instance, *issued, options, "renewed as");
 }
@@ -190,48 +187,33 @@ int run_renew(Cli& cli, const CertificateOptions& options) {
 int run_list(Cli& cli, const CertificateOptions& options) {
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto& database = (*instance)->database();
-  CertificateFilter filter;
-  if (!options.ca.empty()) {
-    auto ca = (*instance)->authority().find_ca(options.ca);
-    if (!ca) return report(ca.error());
-    filter.issuer_id = ca->id;
-  }
-  if (!options.status.empty()) filter.status = *parse_certificate_status(options.status);
-  if (!options.profile.empty()) filter.profile = options.profile;
-  if (options.expiring_days >= 0) {
-    const auto now = (*instance)->clock().now();
-    filter.not_expired_at = now;
-    filter.expiring_before = now + std::chrono::days(options.expiring_days);
-  }
+  service::CertificateQuery query;
+  query.ca = optional_text(options.ca);
+  if (!options.status.empty()) query.status = *parse_certificate_status(options.status);
+  query.profile = optional_text(options.profile);
+  if (options.expiring_days >= 0) query.expiring_within_days = options.expiring_days;
 
   // Pages keep each query bounded; --limit 0 means everything.
-  std::vector<CertificateRecord> records;
-  constexpr std::size_t kPage = 1000;
+  std::vector<service::CertificateInfo> certificates;
   for (;;) {
-    filter.offset = records.size();
-    filter.limit = options.limit == 0 ? kPage : std::min(kPage, options.limit - records.size());
-    auto page = database.list_certificates(filter);
+    query.limit = options.limit == 0 ? service::Service::kMaxPage
+                                     : std::min(service::Service::kMaxPage, options.limit - certificates.size());
+    auto page = (*instance)->service().list_certificates((*instance)->operator_principal(), query);
     if (!page) return report(page.error());
-    const auto received = page->size();
-    std::ranges::move(*page, std::back_inserter(records));
-    if (received < filter.limit || (options.limit != 0 && records.size() >= options.limit)) break;
+    std::ranges::move(page->items, std::back_inserter(certificates));
+    if (!page->next_cursor || (options.limit != 0 && certificates.size() >= options.limit)) break;
+    query.cursor = std::move(page->next_cursor);
   }
-
-  std::map<std::int64_t, std::string> names;
-  auto cas = database.list_cas();
-  if (!cas) return report(cas.error());
-  for (const auto& ca : *cas) names[ca.id] = ca.name;
 
   if (options.json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    for (const auto& record : records) out.push_back(certificate_json(record, names[record.issuer_id]));
+    for (const auto& certificate : certificates) out.push_back(service::to_json(certificate));
     fmt::print("{}\n", out.dump(2));
     return exit_ok;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& record : records) {
-    rows.push_back({record.serial, names[record.issuer_id], to_string(record.status), record.profile, record.key_type,
+  for (const auto& [record, ca] : certificates) {
+    rows.push_back({record.serial, ca, to_string(record.status), record.profile, record.key_type,
                     iso8601(record.not_after), record.common_name});
   }
   fmt::print("{}", format_table({"SERIAL", "CA", "STATUS", "PROFILE", "KEY", "NOT_AFTER", "COMMON_NAME"}, rows));
@@ -252,14 +234,14 @@ Result<std::string> certificate_text(X509* cert) {
 int run_show(Cli& cli, const CertificateOptions& options) {
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto record = (*instance)->authority().find_certificate(options.serial, optional_view(options.ca));
-  if (!record) return report(record.error());
-  auto cert = parse_certificate(std::string_view(reinterpret_cast<const char*>(record->der.data()), record->der.size()));
+  auto info =
+      (*instance)->service().get_certificate((*instance)->operator_principal(), options.serial, optional_view(options.ca));
+  if (!info) return report(info.error());
+  const auto& der = info->record.der;
+  auto cert = parse_certificate(std::string_view(reinterpret_cast<const char*>(der.data()), der.size()));
   if (!cert) return report(cert.error());
   if (options.format == "json") {
-    auto name = ca_name((*instance)->database(), record->issuer_id);
-    if (!name) return report(name.error());
-    auto out = certificate_json(*record, *name);
+    auto out = service::to_json(*info);
     out["certificate_pem"] = to_pem(cert->get());
     fmt::print("{}\n", out.dump(2));
   } else if (options.format == "text") {

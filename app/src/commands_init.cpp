@@ -5,6 +5,7 @@
 #include "credentials.hpp"
 #include "files.hpp"
 #include "fca/core/x509.hpp"
+#include "fca/service/service.hpp"
 
 namespace fca::app {
 namespace {
@@ -52,18 +53,21 @@ struct LabCertificate {
 };
 
 int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
-  auto& authority = instance.authority();
+  auto& service = instance.service();
+  const auto& who = instance.operator_principal();
   if (auto made = ensure_private_directory(lab_directory); !made) return report(made.error());
 
-  auto issuing = authority.find_ca("issuing");
+  auto issuing = service.get_ca(who, "issuing");
   if (!issuing) return report(issuing.error());
-  auto chain = authority.chain(*issuing);
-  if (!chain) return report(chain.error());
-  std::string chain_pem;
-  for (const auto& cert : *chain) chain_pem += to_pem(cert.get());
-  if (auto w = write_output(lab_directory / "root.pem", to_pem(chain->back().get()), 0644); !w) return report(w.error());
-  if (auto w = write_output(lab_directory / "issuing.pem", to_pem(chain->front().get()), 0644); !w) return report(w.error());
-  if (auto w = write_output(lab_directory / "ca-chain.pem", chain_pem, 0644); !w) return report(w.error());
+  auto root = service.get_ca(who, "root");
+  if (!root) return report(root.error());
+  auto chain_pem = service.ca_chain_pem(who, "issuing");
+  if (!chain_pem) return report(chain_pem.error());
+  if (auto w = write_output(lab_directory / "root.pem", root->record.certificate_pem, 0644); !w) return report(w.error());
+  if (auto w = write_output(lab_directory / "issuing.pem", issuing->record.certificate_pem, 0644); !w) {
+    return report(w.error());
+  }
+  if (auto w = write_output(lab_directory / "ca-chain.pem", *chain_pem, 0644); !w) return report(w.error());
 
   // No expired example: the authority issues from the current time only, and faking the clock
   // would put a false time in the audit log.
@@ -78,19 +82,25 @@ int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
   for (const auto& demo : demos) {
     auto files = credential_files(lab_directory, demo.file_base, false);
     if (auto absent = refuse_existing(files); !absent) return report(absent.error());
-    IssueRequest request{.csr = {}, .profile = demo.profile, .requester = cli_actor(), .ca = "issuing", .validity_days = {}};
-    auto credentials = generate_and_issue(authority, *KeySpec::parse(demo.key_type), demo.common_name,
-                                          {SubjectAltName{SubjectAltName::Kind::dns, demo.common_name}}, request);
+    auto credentials = service.keygen_issue(who, service::KeygenRequest{
+                                                     .common_name = demo.common_name,
+                                                     .sans = {SubjectAltName{SubjectAltName::Kind::dns, demo.common_name}},
+                                                     .key = *KeySpec::parse(demo.key_type),
+                                                     .profile = demo.profile,
+                                                     .ca = "issuing",
+                                                     .validity_days = std::nullopt,
+                                                     .pkcs12_password = std::nullopt,
+                                                 });
     if (!credentials) return report(credentials.error());
     if (demo.revoke) {
-      auto revoked = authority.revoke(RevokeRequest{.serial = credentials->issued.record.serial,
-                                                    .ca = "issuing",
-                                                    .reason = RevocationReason::key_compromise,
-                                                    .invalidity_date = {},
-                                                    .requester = cli_actor()});
+      auto revoked = service.revoke(who, RevokeRequest{.serial = credentials->issued.record.serial,
+                                                       .ca = "issuing",
+                                                       .reason = RevocationReason::key_compromise,
+                                                       .invalidity_date = {},
+                                                       .requester = {}});
       if (!revoked) return report(revoked.error());
     }
-    if (auto w = write_credentials(files, *credentials, std::nullopt); !w) return report(w.error());
+    if (auto w = write_credentials(files, *credentials); !w) return report(w.error());
     rows.push_back({files.cert.filename().string(), credentials->issued.record.serial, demo.description});
   }
   fmt::print("lab certificates in {} (keys are unencrypted, mode 0600; CA certificates in root.pem, issuing.pem, "
@@ -124,29 +134,30 @@ int run_init(Cli& cli, const InitOptions& options) {
 
   auto instance = cli.open(*config);
   if (!instance) return instance.error();
-  auto& authority = (*instance)->authority();
-  auto existing = (*instance)->database().list_cas();
+  auto& service = (*instance)->service();
+  const auto& who = (*instance)->operator_principal();
+  auto existing = service.list_cas(who);
   if (!existing) return report(existing.error());
   if (!existing->empty()) return report(exit_conflict, "the database already holds CAs; not initialising over them");
 
   const auto key = *KeySpec::parse(config->ca.key_type);
-  auto root = authority.create_ca(CreateCaRequest{.name = "root",
-                                                  .common_name = options.root_cn,
-                                                  .key = key,
-                                                  .validity_days = config->ca.root_validity_days,
-                                                  .parent = std::nullopt,
-                                                  .path_length = std::nullopt,
-                                                  .make_default = false,
-                                                  .requester = cli_actor()});
-  if (!root) return report(root.error());
-  auto issuing = authority.create_ca(CreateCaRequest{.name = "issuing",
-                                                     .common_name = options.issuing_cn,
+  auto root = service.create_ca(who, CreateCaRequest{.name = "root",
+                                                     .common_name = options.root_cn,
                                                      .key = key,
-                                                     .validity_days = config->ca.issuing_validity_days,
-                                                     .parent = "root",
-                                                     .path_length = 0,
-                                                     .make_default = true,
-                                                     .requester = cli_actor()});
+                                                     .validity_days = config->ca.root_validity_days,
+                                                     .parent = std::nullopt,
+                                                     .path_length = std::nullopt,
+                                                     .make_default = false,
+                                                     .requester = {}});
+  if (!root) return report(root.error());
+  auto issuing = service.create_ca(who, CreateCaRequest{.name = "issuing",
+                                                        .common_name = options.issuing_cn,
+                                                        .key = key,
+                                                        .validity_days = config->ca.issuing_validity_days,
+                                                        .parent = "root",
+                                                        .path_length = 0,
+                                                        .make_default = true,
+                                                        .requester = {}});
   if (!issuing) return report(issuing.error());
 
   // Written last: a data directory only counts as initialised once its CAs exist.

@@ -11,7 +11,7 @@ int run_backup(Cli& cli, const std::string& file) {
   if (std::filesystem::exists(file, ec)) return report(exit_conflict, file + " exists already; not overwriting it");
   auto instance = cli.open();
   if (!instance) return instance.error();
-  if (auto done = (*instance)->database().backup_to(file); !done) return report(done.error());
+  if (auto done = (*instance)->backup_to(file); !done) return report(done.error());
   (*instance)->log().info("database backed up to {}", file);
   fmt::print("backup written to {}\n", file);
   return exit_ok;
@@ -20,7 +20,7 @@ int run_backup(Cli& cli, const std::string& file) {
 int run_verify_audit(Cli& cli) {
   auto instance = cli.open();
   if (!instance) return instance.error();
-  auto verification = (*instance)->database().verify_audit();
+  auto verification = (*instance)->service().verify_audit((*instance)->operator_principal());
   if (!verification) return report(verification.error());
   if (!verification->intact) {
     const std::string where = verification->first_bad_sequence

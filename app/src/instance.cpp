@@ -31,14 +31,22 @@ Result<std::string> pkcs11_pin(const std::filesystem::path& data_directory, cons
 
 }  // namespace
 
-Instance::Instance(std::filesystem::path data_directory, Config config, std::shared_ptr<spdlog::logger> logger)
-    : data_directory_(std::move(data_directory)), config_(std::move(config)), logger_(std::move(logger)) {}
+Instance::Instance(std::filesystem::path data_directory, Config config, std::shared_ptr<spdlog::logger> logger,
+                   std::shared_ptr<const Clock> clock)
+    : data_directory_(std::move(data_directory)),
+      config_(std::move(config)),
+      logger_(std::move(logger)),
+      clock_(std::move(clock)),
+      operator_(service::Principal::cli(login_name())) {}
 
 Instance::~Instance() = default;
 
 Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_directory, Config config,
-                                                 std::shared_ptr<spdlog::logger> logger) {
-  std::unique_ptr<Instance> instance(new Instance(std::move(data_directory), std::move(config), std::move(logger)));
+                                                 std::shared_ptr<spdlog::logger> logger,
+                                                 std::shared_ptr<const Clock> clock) {
+  if (!clock) return fail(Errc::internal, "Instance::open needs a clock");
+  std::unique_ptr<Instance> instance(
+      new Instance(std::move(data_directory), std::move(config), std::move(logger), std::move(clock)));
   const auto& dir = instance->data_directory_;
   const auto& cfg = instance->config_;
 
@@ -69,16 +77,30 @@ Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_dire
 
   instance->signing_keys_ = std::make_unique<SigningKeys>(instance->key_stores_);
   instance->authority_ = std::make_unique<CertificateAuthority>(*instance->database_, *instance->database_,
-                                                                *instance->signing_keys_, instance->clock_,
+                                                                *instance->signing_keys_, *instance->clock_,
                                                                 cfg.ca_settings());
   instance->wire_revocation();
+  db::Database& store = *instance->database_;
+  instance->service_ = std::make_unique<service::Service>(service::ServiceContext{
+      .cas = store,
+      .certificates = store,
+      .audit = store,
+      .enrollments = store,
+      .authority = *instance->authority_,
+      .clock = *instance->clock_,
+      .verify_audit = [&store]() -> Result<service::AuditCheck> {
+        auto checked = store.verify_audit();
+        if (!checked) return std::unexpected(checked.error());
+        return service::AuditCheck{checked->intact, checked->entries, checked->first_bad_sequence, checked->reason};
+      },
+  });
   return instance;
 }
 
 void Instance::wire_revocation() {
-  crls_ = std::make_unique<CrlService>(*database_, *database_, *signing_keys_, clock_, config_.crl_settings(),
+  crls_ = std::make_unique<CrlService>(*database_, *database_, *signing_keys_, *clock_, config_.crl_settings(),
                                        config_.ca_settings().urls);
-  ocsp_ = std::make_unique<OcspService>(*database_, *database_, *database_, *authority_, *signing_keys_, clock_,
+  ocsp_ = std::make_unique<OcspService>(*database_, *database_, *database_, *authority_, *signing_keys_, *clock_,
                                         config_.ocsp_settings());
   if (!config_.crl.hash_dir.empty()) {
     hash_directory_ = std::make_unique<crl::HashDirectory>(resolve_in(data_directory_, config_.crl.hash_dir));
@@ -98,12 +120,10 @@ void Instance::wire_revocation() {
   });
 }
 
-std::string cli_actor() {
+std::string login_name() {
   const passwd* entry = ::getpwuid(::geteuid());
-  if (entry != nullptr && entry->pw_name != nullptr && *entry->pw_name != '\0') {
-    return std::string("cli:") + entry->pw_name;
-  }
-  return "cli:uid" + std::to_string(::geteuid());
+  if (entry != nullptr && entry->pw_name != nullptr && *entry->pw_name != '\0') return entry->pw_name;
+  return "uid" + std::to_string(::geteuid());
 }
 
 }  // namespace fca::app

@@ -1,6 +1,7 @@
 #pragma once
-// One facility-ca data directory, wired: config, database, key stores, signing keys, clock and the
-// certificate authority. The only place that names the concrete classes.
+// One facility-ca data directory, wired: config, database, key stores, signing keys, clock, the
+// certificate authority and the service every command calls. The only place that names the concrete
+// classes (fca::db among them).
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -16,6 +17,8 @@
 #include "fca/core/key_store.hpp"
 #include "fca/core/signing.hpp"
 #include "fca/db/database.hpp"
+#include "fca/service/principal.hpp"
+#include "fca/service/service.hpp"
 
 namespace fca::app {
 
@@ -23,33 +26,45 @@ class Instance {
  public:
   // Opens (creating when missing) the database and the key stores the config names. Secrets (key
   // passphrase, PIN) are read here, once, and go nowhere but into the key stores.
+  // Time comes from `clock` everywhere (issuing, gates, CRLs, OCSP); the system clock unless a caller
+  // (a test) injects another.
   static Result<std::unique_ptr<Instance>> open(std::filesystem::path data_directory, Config config,
-                                                std::shared_ptr<spdlog::logger> logger);
+                                                std::shared_ptr<spdlog::logger> logger,
+                                                std::shared_ptr<const Clock> clock = std::make_shared<SystemClock>());
   ~Instance();
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
 
   const std::filesystem::path& data_directory() const { return data_directory_; }
   const Config& config() const { return config_; }
+  // For `serve`'s wiring (front ends that still take repositories); commands call service().
   db::Database& database() { return *database_; }
   CertificateAuthority& authority() { return *authority_; }
+  // The one path the commands take, on behalf of operator_principal().
+  service::Service& service() { return *service_; }
+  // The local operator of this process: "cli:<login>", an administrator.
+  const service::Principal& operator_principal() const { return operator_; }
+  // Online backup of the database to a new file.
+  Result<void> backup_to(const std::filesystem::path& file) { return database_->backup_to(file); }
   // Revocation side effects are wired at open: a revoke/hold/release in this process regenerates the
   // CA's CRL (stored, and written to the hash directory) and drops its cached OCSP answers.
   CrlService& crls() { return *crls_; }
   OcspService& ocsp() { return *ocsp_; }
   crl::HashDirectory* hash_directory() { return hash_directory_.get(); }
-  const Clock& clock() const { return clock_; }
+  const Clock& clock() const { return *clock_; }
   spdlog::logger& log() { return *logger_; }
   const std::shared_ptr<spdlog::logger>& logger() const { return logger_; }
 
  private:
-  Instance(std::filesystem::path data_directory, Config config, std::shared_ptr<spdlog::logger> logger);
+  Instance(std::filesystem::path data_directory, Config config, std::shared_ptr<spdlog::logger> logger,
+           std::shared_ptr<const Clock> clock);
   void wire_revocation();
 
   std::filesystem::path data_directory_;
   Config config_;
   std::shared_ptr<spdlog::logger> logger_;
-  SystemClock clock_;
+  std::shared_ptr<const Clock> clock_;
+  service::Principal operator_;
   std::unique_ptr<db::Database> database_;
   KeyStoreRouter key_stores_;
   std::unique_ptr<SigningKeys> signing_keys_;
@@ -57,9 +72,10 @@ class Instance {
   std::unique_ptr<CrlService> crls_;
   std::unique_ptr<OcspService> ocsp_;
   std::unique_ptr<crl::HashDirectory> hash_directory_;
+  std::unique_ptr<service::Service> service_;
 };
 
-// "cli:<login name>" — who the audit log says made a change from this process.
-std::string cli_actor();
+// The login name of this process's user ("uid<N>" when it has none).
+std::string login_name();
 
 }  // namespace fca::app

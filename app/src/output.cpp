@@ -1,6 +1,5 @@
 #include "output.hpp"
 
-#include <array>
 #include <charconv>
 #include <ctime>
 
@@ -8,10 +7,6 @@
 
 namespace fca::app {
 namespace {
-
-nlohmann::ordered_json optional_time(const std::optional<TimePoint>& t) {
-  return t ? nlohmann::ordered_json(iso8601(*t)) : nlohmann::ordered_json(nullptr);
-}
 
 // Reads exactly `digits` decimal digits at `pos`.
 bool read_number(std::string_view text, std::size_t pos, std::size_t digits, int& out) {
@@ -23,15 +18,6 @@ bool read_number(std::string_view text, std::size_t pos, std::size_t digits, int
 }
 
 }  // namespace
-
-std::string iso8601(TimePoint t) {
-  const std::time_t seconds = static_cast<std::time_t>(to_unix(t));
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  std::array<char, 32> buffer{};
-  const auto n = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return std::string(buffer.data(), n);
-}
 
 Result<TimePoint> parse_iso8601(std::string_view text) {
   auto invalid = [&] {
@@ -87,44 +73,6 @@ Result<TimePoint> parse_iso8601(std::string_view text) {
   return from_unix(static_cast<std::int64_t>(utc) - offset_seconds);
 }
 
-nlohmann::ordered_json certificate_json(const CertificateRecord& record, std::string_view ca_name) {
-  nlohmann::ordered_json out;
-  out["serial"] = record.serial;
-  out["ca"] = ca_name;
-  out["subject"] = record.subject;
-  out["common_name"] = record.common_name;
-  out["sans"] = record.sans;
-  out["profile"] = record.profile;
-  out["key_type"] = record.key_type;
-  out["not_before"] = iso8601(record.not_before);
-  out["not_after"] = iso8601(record.not_after);
-  out["status"] = to_string(record.status);
-  out["revoked_at"] = optional_time(record.revoked_at);
-  out["revocation_reason"] =
-      record.revocation_reason ? nlohmann::ordered_json(to_string(*record.revocation_reason)) : nullptr;
-  out["invalidity_date"] = optional_time(record.invalidity_date);
-  out["fingerprint_sha256"] = record.fingerprint_sha256;
-  out["requester"] = record.requester;
-  out["renewal_of"] = record.renewal_of ? nlohmann::ordered_json(*record.renewal_of) : nullptr;
-  out["issued_at"] = iso8601(record.issued_at);
-  return out;
-}
-
-nlohmann::ordered_json ca_json(const CaRecord& ca, std::string_view parent_name) {
-  nlohmann::ordered_json out;
-  out["name"] = ca.name;
-  out["state"] = ca.state == CaState::active ? "active" : "pending";
-  out["default"] = ca.is_default;
-  out["subject"] = ca.subject;
-  out["parent"] = parent_name.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(parent_name);
-  const bool active = ca.state == CaState::active;
-  out["not_before"] = active ? nlohmann::ordered_json(iso8601(ca.not_before)) : nullptr;
-  out["not_after"] = active ? nlohmann::ordered_json(iso8601(ca.not_after)) : nullptr;
-  out["key_uri"] = displayable_key_uri(ca.key_uri);
-  out["created_at"] = iso8601(ca.created_at);
-  return out;
-}
-
 std::string format_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths(headers.size());
   for (std::size_t i = 0; i < headers.size(); ++i) widths[i] = headers[i].size();
@@ -145,10 +93,6 @@ std::string format_table(const std::vector<std::string>& headers, const std::vec
   std::string out = line(headers);
   for (const auto& row : rows) out += line(row);
   return out;
-}
-
-std::string displayable_key_uri(std::string_view uri) {
-  return std::string(uri.substr(0, uri.find('?')));
 }
 
 }  // namespace fca::app

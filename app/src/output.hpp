@@ -1,30 +1,22 @@
 #pragma once
-// How records look on stdout: JSON for scripts (--json), aligned tables for people.
+// How records look on stdout: aligned tables for people; JSON for scripts (--json) comes from the
+// service's shapes (fca/service/json.hpp).
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "fca/core/clock.hpp"
 #include "fca/core/error.hpp"
-#include "fca/core/repository.hpp"
+#include "fca/service/json.hpp"
 
 namespace fca::app {
 
-// "2026-01-31T12:00:00Z"
-std::string iso8601(TimePoint t);
+using service::iso8601;
 // Accepts "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]" with "Z" or "±HH:MM" (UTC when no zone is given).
 Result<TimePoint> parse_iso8601(std::string_view text);
 
-nlohmann::ordered_json certificate_json(const CertificateRecord& record, std::string_view ca_name);
-nlohmann::ordered_json ca_json(const CaRecord& ca, std::string_view parent_name);
-
 // Columns padded to their widest cell; the last column is not padded.
 std::string format_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows);
-
-// A key URI without its query part: a pkcs11 URI may carry pin-value there.
-std::string displayable_key_uri(std::string_view uri);
 
 }  // namespace fca::app

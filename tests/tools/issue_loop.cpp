@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config.hpp"
-#include "credentials.hpp"
+#include "fca/service/credentials.hpp"
 #include "instance.hpp"
 
 int main(int argc, char** argv) {
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   // One key and CSR for every request: the loop measures the store, not key generation.
   auto key = fca::generate_key(*fca::KeySpec::parse("p256"));
   if (!key) return 1;
-  auto csr = fca::app::build_csr(key->get(), "loop.example.test",
+  auto csr = fca::service::build_csr(key->get(), "loop.example.test",
                                  {fca::SubjectAltName{fca::SubjectAltName::Kind::dns, "loop.example.test"}});
   if (!csr) {
     std::fprintf(stderr, "issue_loop: %s\n", csr.error().message.c_str());

@@ -1,0 +1,181 @@
+#pragma once
+// The one path every front end calls — the CLI today, EST and the REST API next: read CAs,
+// certificates, enrolments and the audit log; issue, keygen-issue, revoke, hold, release, renew,
+// re-enrol; enrolment requests; the CA lifecycle. Every call names its Principal, which is checked in
+// one place (authorize) and becomes the actor of the audit entries the call writes. No SQL, no HTTP:
+// storage comes in as the core's repository interfaces.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fca/core/authority.hpp"
+#include "fca/core/clock.hpp"
+#include "fca/core/keys.hpp"
+#include "fca/core/repository.hpp"
+#include "fca/service/credentials.hpp"
+#include "fca/service/principal.hpp"
+
+namespace fca::service {
+
+// One page of a listing. next_cursor is opaque to callers: hand it back as `cursor` for the next page;
+// std::nullopt when this page is the last.
+template <class T>
+struct Page {
+  std::vector<T> items;
+  std::optional<std::string> next_cursor;
+};
+
+struct CaInfo {
+  CaRecord record;
+  std::string parent;  // name of the parent CA in this instance, "" when none
+};
+
+struct CertificateInfo {
+  CertificateRecord record;
+  std::string ca;  // name of the issuing CA
+};
+
+struct EnrollmentInfo {
+  EnrollmentRecord record;
+  std::string ca;
+};
+
+struct Issued {
+  IssuedCertificate certificate;
+  std::string ca;
+};
+
+struct CertificateQuery {
+  std::optional<std::string> ca;
+  std::optional<CertificateStatus> status;
+  std::optional<std::string> profile;
+  std::optional<std::string> common_name;
+  std::optional<int> expiring_within_days;  // unexpired, notAfter within N days of now
+  std::optional<std::string> cursor;
+  std::size_t limit = 100;                  // at most kMaxPage
+};
+
+struct EnrollmentQuery {
+  std::optional<EnrollmentState> state;
+  std::optional<std::string> cursor;
+  std::size_t limit = 100;
+};
+
+struct KeygenRequest {
+  std::string common_name;
+  std::vector<SubjectAltName> sans;
+  KeySpec key;
+  std::string profile;
+  std::optional<std::string> ca;
+  std::optional<int> validity_days;
+  std::optional<std::string> pkcs12_password;  // without it: a plaintext key PEM and no PKCS#12
+};
+
+struct EnrollmentSubmission {
+  std::string csr;  // PEM or DER
+  std::string profile;
+  std::optional<std::string> ca;
+  std::string label;
+};
+
+struct AuditCheck {
+  bool intact = false;
+  std::int64_t entries = 0;
+  std::optional<std::int64_t> first_bad_sequence;
+  std::string reason;
+};
+
+// What the service is built from. The audit chain check is the store's (it recomputes hashes over
+// the rows), handed in as a function so the service stays free of any storage class.
+struct ServiceContext {
+  CaRepository& cas;
+  CertificateRepository& certificates;
+  AuditLog& audit;
+  EnrollmentRepository& enrollments;
+  CertificateAuthority& authority;
+  const Clock& clock;
+  std::function<Result<AuditCheck>()> verify_audit;
+};
+
+class Service {
+ public:
+  static constexpr std::size_t kMaxPage = 1000;
+
+  explicit Service(ServiceContext context);
+
+  // --- CAs (public data: every principal may read them)
+  Result<std::vector<CaInfo>> list_cas(const Principal& who);
+  Result<CaInfo> get_ca(const Principal& who, std::string_view name);  // pending CAs too
+  // The CA's certificate followed by every certificate above it, as PEM.
+  Result<std::string> ca_chain_pem(const Principal& who, std::string_view name);
+
+  // --- CA lifecycle (administrators). `requester` in the requests is replaced by who.id.
+  Result<CaRecord> create_ca(const Principal& who, CreateCaRequest request);
+  Result<CaRecord> create_external_ca_csr(const Principal& who, ExternalCaCsrRequest request);
+  Result<CaRecord> import_signed_ca(const Principal& who, std::string_view name, std::string_view certificate_chain_pem);
+  Result<CaRecord> import_ca(const Principal& who, ImportCaRequest request);
+  Result<void> set_default_ca(const Principal& who, std::string_view name);
+
+  // --- certificates
+  Result<Page<CertificateInfo>> list_certificates(const Principal& who, const CertificateQuery& query);
+  Result<CertificateInfo> get_certificate(const Principal& who, std::string_view serial, std::optional<std::string_view> ca);
+  Result<Issued> issue(const Principal& who, IssueRequest request);
+  Result<GeneratedCredentials> keygen_issue(const Principal& who, const KeygenRequest& request);
+  // reason certificateHold puts on hold
+  Result<CertificateInfo> revoke(const Principal& who, RevokeRequest request);
+  Result<CertificateInfo> release_hold(const Principal& who, std::string_view serial, std::optional<std::string_view> ca);
+  Result<Issued> renew(const Principal& who, std::string_view serial, std::optional<std::string_view> ca,
+                       std::string_view csr);
+  // Re-enrolment by the certificate a client presents (EST simplereenroll): it must be one this
+  // instance issued, valid (never revoked or held) and unexpired, and the CSR must ask for exactly its
+  // subject CN and SANs. The old certificate stays as it is.
+  Result<Issued> reenroll(const Principal& who, std::string_view presented_certificate, std::string_view csr);
+
+  // --- enrolment requests
+  Result<EnrollmentInfo> submit_enrollment(const Principal& who, const EnrollmentSubmission& submission);
+  Result<Page<EnrollmentInfo>> list_enrollments(const Principal& who, const EnrollmentQuery& query);
+  Result<EnrollmentInfo> get_enrollment(const Principal& who, std::int64_t id);
+  // Issues the stored CSR (policy and gates decide as for any issue) and records the serial.
+  Result<Issued> approve_enrollment(const Principal& who, std::int64_t id);
+  Result<EnrollmentInfo> reject_enrollment(const Principal& who, std::int64_t id, std::string reason);
+
+  // --- audit
+  Result<Page<AuditEntry>> audit_entries(const Principal& who, std::optional<std::string> cursor, std::size_t limit);
+  Result<AuditCheck> verify_audit(const Principal& who);
+
+  const Clock& clock() const { return ctx_.clock; }
+
+ private:
+  enum class Action {
+    read_cas,
+    read_certificates,
+    issue,         // issue, keygen-issue, approve (by an operator), re-enrol (by an enrollee)
+    reenroll,
+    change_status,  // revoke, hold, release
+    renew,
+    submit_enrollment,
+    decide_enrollment,
+    read_enrollments,
+    read_audit,
+    manage_cas,
+  };
+  // The one place that decides. `ca` and `profile` are what the call would use (empty: none).
+  Result<void> authorize(const Principal& who, Action action, std::string_view ca = {},
+                         std::string_view profile = {}) const;
+  static const char* describe(Action action);
+  Result<std::string> ca_name(std::int64_t id);
+  // The certificate and its CA's name, before any principal is checked.
+  Result<CertificateInfo> locate(std::string_view serial, std::optional<std::string_view> ca);
+  Result<std::optional<std::vector<std::int64_t>>> ca_scope_ids(const Principal& who);
+  Result<Issued> issued(IssuedCertificate certificate);
+
+  ServiceContext ctx_;
+};
+
+// The cursor after `last_id`, and back; a cursor that is not one of ours is Errc::invalid_input.
+std::string make_cursor(std::int64_t last_id);
+Result<std::int64_t> parse_cursor(std::string_view cursor);
+
+}  // namespace fca::service
