@@ -105,6 +105,7 @@ int run_cli(int argc, const char* const* argv) {
   register_init_command(app, cli);
   register_ca_commands(app, cli);
   register_certificate_commands(app, cli);
+  register_enrollment_commands(app, cli);
   register_maintenance_commands(app, cli);
   register_serve_command(app, cli);
 

@@ -1,7 +1,7 @@
 #pragma once
 // Shared plumbing of the subcommands: each command file registers its CLI11 subcommands with a
-// handler; handlers open the instance through Cli, call the CertificateAuthority, print, and return
-// an exit code (exit_codes.hpp).
+// handler; handlers open the instance through Cli, call the service as the local operator, print, and
+// return an exit code (exit_codes.hpp).
 #include <expected>
 #include <filesystem>
 #include <functional>
@@ -62,6 +62,7 @@ CLI::Validator input_file_validator();  // an existing file, or "-" for standard
 void register_init_command(CLI::App& app, Cli& cli);
 void register_ca_commands(CLI::App& app, Cli& cli);
 void register_certificate_commands(CLI::App& app, Cli& cli);
+void register_enrollment_commands(CLI::App& app, Cli& cli);
 void register_maintenance_commands(CLI::App& app, Cli& cli);
 void register_serve_command(CLI::App& app, Cli& cli);
 

@@ -1,7 +1,9 @@
-// Operations on the store itself: online backup and the audit hash chain check.
+// Operations on the store itself: online backup, the audit log and its hash chain check.
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "output.hpp"
+#include "fca/service/json.hpp"
 
 namespace fca::app {
 namespace {
@@ -32,6 +34,34 @@ int run_verify_audit(Cli& cli) {
   return exit_ok;
 }
 
+struct AuditOptions {
+  std::int64_t after = 0;
+  std::size_t limit = 100;
+  bool json = false;
+};
+
+int run_audit(Cli& cli, const AuditOptions& options) {
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  auto page = (*instance)->service().audit_entries((*instance)->operator_principal(),
+                                                   service::make_cursor(options.after), options.limit);
+  if (!page) return report(page.error());
+  if (options.json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& entry : page->items) out.push_back(service::to_json(entry));
+    fmt::print("{}\n", out.dump(2));
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& entry : page->items) {
+    rows.push_back({std::to_string(entry.sequence), iso8601(entry.event.at), entry.event.actor, entry.event.action,
+                    entry.event.object});
+  }
+  fmt::print("{}", format_table({"SEQ", "AT", "ACTOR", "ACTION", "OBJECT"}, rows));
+  if (page->next_cursor) fmt::print(stderr, "facility-ca: more entries follow: --after {}\n", page->items.back().sequence);
+  return exit_ok;
+}
+
 }  // namespace
 
 void register_maintenance_commands(CLI::App& app, Cli& cli) {
@@ -42,6 +72,13 @@ void register_maintenance_commands(CLI::App& app, Cli& cli) {
 
   auto* verify = app.add_subcommand("verify-audit", "recompute the audit log's hash chain; non-zero exit when broken");
   cli.on(verify, [&cli] { return run_verify_audit(cli); });
+
+  auto audit = std::make_shared<AuditOptions>();
+  auto* audit_cmd = app.add_subcommand("audit", "print audit log entries, oldest first");
+  audit_cmd->add_option("--after", audit->after, "only entries after sequence number N")->check(CLI::NonNegativeNumber);
+  audit_cmd->add_option("--limit", audit->limit, "at most N entries (1-1000)")->capture_default_str()->check(CLI::Range(1, 1000));
+  audit_cmd->add_flag("--json", audit->json, "JSON array (with hashes and the detail object) instead of a table");
+  cli.on(audit_cmd, [&cli, audit] { return run_audit(cli, *audit); });
 }
 
 }  // namespace fca::app

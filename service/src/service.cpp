@@ -104,35 +104,32 @@ Result<void> Service::authorize(const Principal& who, Action action, std::string
   auto refuse = [&](const std::string& what) {
     return fail(Errc::policy_refused, who.id + " (roles: " + roles_text(who) + ") may not " + what);
   };
-  if (!who.is_admin()) {
-    const bool allowed = [&] {
-      switch (action) {
-        case Action::read_cas: return true;  // CA certificates are published anyway
-        case Action::read_certificates:
-        case Action::read_enrollments: return who.has(Role::operator_) || who.has(Role::auditor);
-        case Action::issue:
-        case Action::submit_enrollment:
-        case Action::reenroll: return who.has(Role::operator_) || who.has(Role::enrollee);
-        case Action::change_status:
-        case Action::renew:
-        case Action::decide_enrollment: return who.has(Role::operator_);
-        case Action::read_audit: return who.has(Role::auditor);
-        case Action::manage_cas: return false;
-      }
-      return false;
-    }();
-    if (!allowed) return refuse(describe(action));
-    if (!ca.empty() && who.cas && !who.cas->contains(std::string(ca))) return refuse("use CA '" + std::string(ca) + "'");
-  }
+  if (who.is_admin()) return {};
+  const bool allowed = [&] {
+    switch (action) {
+      case Action::read_cas: return true;  // CA certificates are published anyway
+      case Action::read_certificates:
+      case Action::read_enrollments: return who.has(Role::operator_) || who.has(Role::auditor);
+      case Action::issue:
+      case Action::submit_enrollment:
+      case Action::reenroll: return who.has(Role::operator_) || who.has(Role::enrollee);
+      case Action::change_status:
+      case Action::renew:
+      case Action::decide_enrollment: return who.has(Role::operator_);
+      case Action::read_audit: return who.has(Role::auditor);
+      case Action::manage_cas: return false;
+    }
+    return false;
+  }();
+  if (!allowed) return refuse(describe(action));
+  if (!ca.empty() && who.cas && !who.cas->contains(std::string(ca))) return refuse("use CA '" + std::string(ca) + "'");
   if (!profile.empty()) {
     auto found = ctx_.authority.settings().profiles.find(profile);
     if (!found) return std::unexpected(found.error());
-    if (!who.is_admin()) {
-      if (makes_authorities(*found)) {
-        return refuse("use profile '" + found->name + "': it makes CAs or OCSP responders, for administrators only");
-      }
-      if (who.profiles && !who.profiles->contains(found->name)) return refuse("use profile '" + found->name + "'");
+    if (makes_authorities(*found)) {
+      return refuse("use profile '" + found->name + "': it makes CAs or OCSP responders, for administrators only");
     }
+    if (who.profiles && !who.profiles->contains(found->name)) return refuse("use profile '" + found->name + "'");
   }
   return {};
 }
