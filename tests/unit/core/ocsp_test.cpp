@@ -260,3 +260,26 @@ TEST_CASE("OCSP answers revoked (cACompromise) for certificates of a CA revoked 
     CHECK(reason == OCSP_REVOKED_STATUS_CACOMPROMISE);
   }
 }
+
+TEST_CASE("a revoked CA whose responder certificate is due signs its own answers", "[ocsp][gate]") {
+  OcspFixture f;
+  auto leaf = f.issue("under-revoked.example.com");
+  REQUIRE(f.authority->revoke(RevokeRequest{serial_hex(f.issuing_cert.get()), "root", RevocationReason::ca_compromise,
+                                            std::nullopt, "test"}));
+  // Past the delegated responder's renewal point: the revoked CA may not issue a new one.
+  f.clock.advance(std::chrono::days(OcspSettings{}.signer_validity_days));
+  const auto rows = f.certificate_rows();
+  auto ensured = f.ocsp.ensure_signers();
+  INFO((ensured ? std::string() : ensured.error().message));
+  REQUIRE(ensured);
+  // The root's responder is renewed (one row); the revoked issuing CA gets none.
+  CHECK(f.certificate_rows() == rows + 1);
+
+  auto answer = f.ask(leaf.certificate.get());
+  REQUIRE(answer.outcome == OcspOutcome::successful);
+  auto parsed = f.parse(answer);
+  CHECK(f.verifies(parsed.basic.get()));
+  int reason = -1;
+  CHECK(f.status_of(parsed.basic.get(), leaf.certificate.get(), EVP_sha1(), &reason) == V_OCSP_CERTSTATUS_REVOKED);
+  CHECK(reason == OCSP_REVOKED_STATUS_CACOMPROMISE);
+}
