@@ -4,6 +4,7 @@
 #include <charconv>
 #include <set>
 
+#include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
 #include "fca/core/x509.hpp"
@@ -30,7 +31,7 @@ template <class T, class IdOf>
 Page<T> paginate(std::vector<T> rows, std::size_t limit, IdOf id_of) {
   Page<T> page;
   if (rows.size() > limit) {
-    rows.resize(limit);
+    rows.erase(rows.begin() + static_cast<std::ptrdiff_t>(limit), rows.end());
     page.next_cursor = make_cursor(id_of(rows.back()));
   }
   page.items = std::move(rows);
@@ -43,21 +44,9 @@ std::set<std::string> san_set(const std::vector<SubjectAltName>& sans) {
   return out;
 }
 
+// A JSON string for an audit detail; invalid UTF-8 in user text (a label) is replaced, never thrown on.
 std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
+  return nlohmann::json(std::string(text)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
