@@ -1,4 +1,4 @@
-// Operations on the store itself: online backup and the audit hash chain check.
+// Operations on the store itself: online backup and the audit chain check (MACs and the head file).
 #include <fmt/core.h>
 
 #include "command.hpp"
@@ -28,7 +28,12 @@ int run_verify_audit(Cli& cli) {
                                   : std::string("an unknown entry");
     return report(exit_failure, fmt::format("audit log broken at {}: {}", where, verification->reason));
   }
-  fmt::print("audit log intact: {} entries\n", verification->entries);
+  if (verification->keyed_from) {
+    fmt::print("audit log intact: {} entries, keyed (HMAC) from entry {}, head at entry {}\n", verification->entries,
+               *verification->keyed_from, verification->head_count);
+  } else {
+    fmt::print("audit log intact: {} entries\n", verification->entries);
+  }
   return exit_ok;
 }
 
@@ -40,7 +45,7 @@ void register_maintenance_commands(CLI::App& app, Cli& cli) {
   backup->add_option("FILE", *backup_file, "new database file to create")->required();
   cli.on(backup, [&cli, backup_file] { return run_backup(cli, *backup_file); });
 
-  auto* verify = app.add_subcommand("verify-audit", "recompute the audit log's hash chain; non-zero exit when broken");
+  auto* verify = app.add_subcommand("verify-audit", "recompute the audit log's MAC chain and check it against the head file; non-zero exit when broken");
   cli.on(verify, [&cli] { return run_verify_audit(cli); });
 }
 
