@@ -166,7 +166,11 @@ Result<CrlRecord> CrlService::current(const CaRecord& ca) {
   auto needed = needs_regeneration(ca, last);
   if (!needed) return std::unexpected(needed.error());
   if (!*needed) return last;
-  return regenerate(ca, "system");
+  auto made = regenerate(ca, "system");
+  // A CA whose key fails right now still has its last CRL served while that one has not expired: an
+  // outdated CRL beats none, and the failure is in status() and the log of the next refresh.
+  if (!made && last && last->next_update > clock_.now()) return last;
+  return made;
 }
 
 Result<int> CrlService::refresh_due() {

@@ -40,7 +40,8 @@ class CrlService {
 
   // Builds the next CRL for the CA (number = last + 1), stores it, and tells the handlers.
   Result<CrlRecord> regenerate(const CaRecord& ca, std::string_view actor);
-  // The CA's latest CRL, generated first when there is none, it is due, or it misses a change.
+  // The CA's latest CRL, generated first when there is none, it is due, or it misses a change; the
+  // previous one while it has not expired when that generation fails.
   Result<CrlRecord> current(const CaRecord& ca);
   // Regenerates every active CA's CRL that is missing, due, or older than the CA's latest status
   // change; returns how many were made. A CA that fails does not stop the others: the error names
