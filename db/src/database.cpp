@@ -896,13 +896,16 @@ Result<void> restrict_database_files(const std::string& name) {
   const int fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return fail(Errc::storage, "cannot open database " + name + ": " + std::strerror(errno));
   struct stat info {};
-  const bool ok = ::fstat(fd, &info) == 0 && ((info.st_mode & 077) == 0 || ::fchmod(fd, 0600) == 0);
+  // A file of another owner is not ours to change (and fchmod would fail); it stays as it is.
+  const bool ok = ::fstat(fd, &info) == 0 &&
+                  ((info.st_mode & 077) == 0 || info.st_uid != ::geteuid() || ::fchmod(fd, 0600) == 0);
   const int error = errno;
   ::close(fd);
   if (!ok) return fail(Errc::storage, "cannot make database " + name + " private (mode 0600): " + std::strerror(error));
   for (const char* suffix : {"-wal", "-shm", "-journal"}) {
     const std::string companion = name + suffix;
-    if (::stat(companion.c_str(), &info) == 0 && (info.st_mode & 077) != 0 && ::chmod(companion.c_str(), 0600) != 0) {
+    if (::stat(companion.c_str(), &info) == 0 && (info.st_mode & 077) != 0 && info.st_uid == ::geteuid() &&
+        ::chmod(companion.c_str(), 0600) != 0) {
       return fail(Errc::storage, "cannot make " + companion + " private (mode 0600): " + std::strerror(errno));
     }
   }
