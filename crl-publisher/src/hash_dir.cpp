@@ -1,6 +1,7 @@
 #include "fca/crl/hash_dir.hpp"
 
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <sys/file.h>
@@ -45,8 +46,9 @@ std::string read_file(const std::filesystem::path& file) {
   return ss.str();
 }
 
-// The cRLNumber of the PEM CRL in `file`; none when there is no file or no readable CRL in it.
-std::optional<std::int64_t> crl_number_on_disk(const std::filesystem::path& file) {
+// The cRLNumber of the PEM CRL in `file` signed by `ca`; none when there is no file, no readable CRL
+// in it, or a CRL of another key (a CA made anew under the same name): that one is simply replaced.
+std::optional<std::int64_t> crl_number_on_disk(const std::filesystem::path& file, const X509* ca) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) return std::nullopt;
   const std::string pem = read_file(file);
@@ -54,6 +56,11 @@ std::optional<std::int64_t> crl_number_on_disk(const std::filesystem::path& file
   if (!bio) return std::nullopt;
   X509CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
   if (!crl) return std::nullopt;
+  EVP_PKEY* ca_key = X509_get0_pubkey(ca);
+  if (ca_key == nullptr || X509_CRL_verify(crl.get(), ca_key) != 1) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
   Asn1IntegerPtr number(static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, nullptr, nullptr)));
   std::int64_t value = 0;
   if (!number || ASN1_INTEGER_get_int64(&value, number.get()) != 1) return std::nullopt;
@@ -156,7 +163,7 @@ Result<void> HashDirectory::write_crl(const CaRecord& ca, const CrlRecord& crl) 
   }
   const auto crl_file = directory_ / (slot->substr(0, 8) + ".r" + slot->substr(9));
   // Under the directory lock, so no other publisher can replace the file between this check and the rename.
-  if (auto on_disk = crl_number_on_disk(crl_file); on_disk && *on_disk >= crl.number) return {};
+  if (auto on_disk = crl_number_on_disk(crl_file, cert->get()); on_disk && *on_disk >= crl.number) return {};
   return write_atomically(crl_file, to_pem(parsed.get()));
 }
 

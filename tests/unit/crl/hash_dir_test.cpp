@@ -117,3 +117,27 @@ TEST_CASE("the hash directory is public by default and group-only with a group",
     }
   }
 }
+
+TEST_CASE("a CRL on disk from another key (a CA made anew under the same name) is replaced whatever its number",
+          "[crl][hash-dir]") {
+  HashDirFixture f;
+  crl::HashDirectory publisher(f.hash_dir);
+  const auto first = f.next_crl();
+  REQUIRE(publisher.write_crl(f.issuing, first));
+  // A CRL of the root (another key) with a far higher number, put where the issuing CA's CRL goes.
+  auto root = f.database->find_ca("root");
+  REQUIRE(root.has_value());
+  CrlRecord foreign;
+  for (int i = 0; i < 5; ++i) foreign = *f.crls.regenerate(*root, "test");
+  const unsigned char* p = foreign.der.data();
+  X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(foreign.der.size())));
+  REQUIRE(parsed);
+  const auto target = f.crl_file();
+  fca::test::write_file(target, to_pem(parsed.get()));
+  REQUIRE(foreign.number >= 5);
+
+  const auto next = f.next_crl();
+  REQUIRE(next.number < foreign.number);
+  REQUIRE(publisher.write_crl(f.issuing, next));
+  CHECK(f.number_on_disk() == next.number);
+}
