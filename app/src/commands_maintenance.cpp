@@ -1,4 +1,4 @@
-// Operations on the store itself: online backup, the audit log and its hash chain check.
+// Operations on the store itself: online backup, the audit log and its chain check (MACs and the head file).
 #include <fmt/core.h>
 
 #include "command.hpp"
@@ -30,7 +30,12 @@ int run_verify_audit(Cli& cli) {
                                   : std::string("an unknown entry");
     return report(exit_failure, fmt::format("audit log broken at {}: {}", where, verification->reason));
   }
-  fmt::print("audit log intact: {} entries\n", verification->entries);
+  if (verification->keyed_from) {
+    fmt::print("audit log intact: {} entries, keyed (HMAC) from entry {}, head at entry {}\n", verification->entries,
+               *verification->keyed_from, verification->head_count);
+  } else {
+    fmt::print("audit log intact: {} entries\n", verification->entries);
+  }
   return exit_ok;
 }
 
@@ -70,7 +75,7 @@ void register_maintenance_commands(CLI::App& app, Cli& cli) {
   backup->add_option("FILE", *backup_file, "new database file to create")->required();
   cli.on(backup, [&cli, backup_file] { return run_backup(cli, *backup_file); });
 
-  auto* verify = app.add_subcommand("verify-audit", "recompute the audit log's hash chain; non-zero exit when broken");
+  auto* verify = app.add_subcommand("verify-audit", "recompute the audit log's MAC chain and check it against the head file; non-zero exit when broken");
   cli.on(verify, [&cli] { return run_verify_audit(cli); });
 
   auto audit = std::make_shared<AuditOptions>();

@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include <grp.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -347,6 +349,10 @@ void read_crl(Section crl, Config& config) {
   if (auto v = crl.integer("refresh_before_seconds", 60, 366 * 86400)) out.refresh_before_seconds = *v;
   if (auto v = crl.boolean("keep_expired")) out.keep_expired = *v;
   if (auto v = crl.text("hash_dir", [](const std::string&) { return true; }, "must be a path or \"\"")) out.hash_dir = *v;
+  if (auto v = crl.text("hash_dir_group", [](const std::string& name) { return name.empty() || ::getgrnam(name.c_str()); },
+                        "must name an existing group, or be \"\"")) {
+    out.hash_dir_group = *v;
+  }
   if (auto v = crl.integer("max_age_seconds", 0, 7 * 86400)) out.max_age_seconds = *v;
   if (out.refresh_before_seconds >= out.validity_seconds) {
     crl.problems().add(crl.path_of("refresh_before_seconds"), "must be less than crl.validity_seconds");
@@ -521,6 +527,7 @@ nlohmann::ordered_json Config::to_json() const {
                 {"refresh_before_seconds", crl.refresh_before_seconds},
                 {"keep_expired", crl.keep_expired},
                 {"hash_dir", crl.hash_dir},
+                {"hash_dir_group", crl.hash_dir_group},
                 {"max_age_seconds", crl.max_age_seconds}};
   out["log"] = {{"level", log_level}};
   return out;

@@ -83,6 +83,7 @@ struct CrlConfig {
   int refresh_before_seconds = 12 * 3600;
   bool keep_expired = false;
   std::string hash_dir = "crl-hash";  // relative to the data directory unless absolute; "" disables it
+  std::string hash_dir_group;         // "": hash_dir is 0755 (public); else 0750/0640 owned by this group
   int max_age_seconds = 900;
 };
 

@@ -1,5 +1,6 @@
 #include "instance.hpp"
 
+#include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -50,7 +51,13 @@ Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_dire
   const auto& dir = instance->data_directory_;
   const auto& cfg = instance->config_;
 
-  auto database = db::Database::open(resolve_in(dir, cfg.database));
+  // The audit key and head live beside the key passphrase, never in the database (docs/operations.md).
+  const auto secrets = dir / "secrets";
+  if (auto made = ensure_private_directory(secrets); !made) return std::unexpected(made.error());
+  auto audit_key = db::load_or_create_audit_key(secrets / "audit-key");
+  if (!audit_key) return std::unexpected(audit_key.error());
+  auto database = db::Database::open(resolve_in(dir, cfg.database),
+                                     db::AuditSeal{std::move(*audit_key), secrets / "audit-head"});
   if (!database) return std::unexpected(database.error());
   instance->database_ = std::move(*database);
 
@@ -103,7 +110,11 @@ void Instance::wire_revocation() {
   ocsp_ = std::make_unique<OcspService>(*database_, *database_, *database_, *authority_, *signing_keys_, *clock_,
                                         config_.ocsp_settings());
   if (!config_.crl.hash_dir.empty()) {
-    hash_directory_ = std::make_unique<crl::HashDirectory>(resolve_in(data_directory_, config_.crl.hash_dir));
+    std::optional<gid_t> hash_group;  // the name was checked to exist when the config was read
+    if (!config_.crl.hash_dir_group.empty()) {
+      if (const struct group* entry = ::getgrnam(config_.crl.hash_dir_group.c_str())) hash_group = entry->gr_gid;
+    }
+    hash_directory_ = std::make_unique<crl::HashDirectory>(resolve_in(data_directory_, config_.crl.hash_dir), hash_group);
     crls_->on_published([this](const CaRecord& ca, const CrlRecord& crl) {
       if (auto written = hash_directory_->write_crl(ca, crl); !written) {
         logger_->error("hash directory: CRL of CA '{}' not written: {}", ca.name, written.error().message);

@@ -100,9 +100,9 @@ Result<CrlRecord> CrlService::regenerate(const CaRecord& ca, std::string_view ac
   std::lock_guard lock(mutex_);
   auto made = build_and_store(ca, actor);
   if (made) {
-    stale_.erase(ca.id);
+    status_.succeeded(ca.id, ca.name, clock_.now());
   } else {
-    stale_.insert(ca.id);
+    status_.failed(ca.id, ca.name, clock_.now(), made.error().message);
   }
   return made;
 }
@@ -119,22 +119,21 @@ Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_vi
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
     const auto now = clock_.now();
-    auto entries = crls_.revoked_entries(ca.id, settings_.keep_expired ? std::nullopt : std::optional<TimePoint>(now));
-    if (!entries) return std::unexpected(entries.error());
-    std::int64_t number = 1;
-    if (auto last = crls_.latest_crl(ca.id)) {
-      number = last->number + 1;
-    } else if (last.error().code != Errc::not_found) {
-      return std::unexpected(last.error());
-    }
+    // Entries, number and revision from one snapshot: a CRL published by another process after the
+    // entries were read has a number this snapshot cannot see, so ours collides and is made again.
+    auto snapshot = crls_.crl_snapshot(ca.id, settings_.keep_expired ? std::nullopt : std::optional<TimePoint>(now));
+    if (!snapshot) return std::unexpected(snapshot.error());
+    const auto& entries = snapshot->entries;
+    const std::int64_t number = snapshot->latest_number ? *snapshot->latest_number + 1 : 1;
 
     CrlRecord record;
     record.issuer_id = ca.id;
     record.number = number;
     record.this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
     record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
-    record.entries = static_cast<std::int64_t>(entries->size());
-    auto crl = build_crl(ca_cert->get(), **key, *entries, number, record.this_update, record.next_update,
+    record.entries = static_cast<std::int64_t>(entries.size());
+    record.revocation_revision = snapshot->revocation_revision;
+    auto crl = build_crl(ca_cert->get(), **key, entries, number, record.this_update, record.next_update,
                          urls_.crl_url(ca.name));
     if (!crl) return std::unexpected(crl.error());
     record.der = to_der(crl->get());
@@ -151,31 +150,59 @@ Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_vi
   }
 }
 
+Result<bool> CrlService::needs_regeneration(const CaRecord& ca, const Result<CrlRecord>& last) {
+  if (!last) {
+    if (last.error().code == Errc::not_found) return true;
+    return std::unexpected(last.error());
+  }
+  if (due(*last)) return true;
+  auto revision = crls_.revocation_revision(ca.id);
+  if (!revision) return std::unexpected(revision.error());
+  return last->revocation_revision < *revision;
+}
+
 Result<CrlRecord> CrlService::current(const CaRecord& ca) {
   auto last = crls_.latest_crl(ca.id);
-  if (last && !due(*last)) return last;
-  if (!last && last.error().code != Errc::not_found) return last;
-  return regenerate(ca, "system");
+  auto needed = needs_regeneration(ca, last);
+  if (!needed) return std::unexpected(needed.error());
+  if (!*needed) return last;
+  auto made = regenerate(ca, "system");
+  // A CA whose key fails right now still has its last CRL served while that one has not expired: an
+  // outdated CRL beats none, and the failure is in status() and the log of the next refresh.
+  if (!made && last && last->next_update > clock_.now()) return last;
+  return made;
 }
 
 Result<int> CrlService::refresh_due() {
   auto cas = cas_.list_cas();
   if (!cas) return std::unexpected(cas.error());
   int made = 0;
+  PassFailures failures;
   for (const auto& ca : *cas) {
     if (ca.state != CaState::active) continue;
-    auto last = crls_.latest_crl(ca.id);
-    bool stale = false;
-    {
-      std::lock_guard lock(mutex_);
-      stale = stale_.contains(ca.id);
+    auto needed = needs_regeneration(ca, crls_.latest_crl(ca.id));
+    if (!needed) {
+      {
+        std::lock_guard lock(mutex_);
+        status_.failed(ca.id, ca.name, clock_.now(), needed.error().message);
+      }
+      failures.add(ca.name, needed.error());
+      continue;
     }
-    if (last && !due(*last) && !stale) continue;
-    auto fresh = regenerate(ca, "system");
-    if (!fresh) return std::unexpected(fresh.error());
+    if (!*needed) continue;
+    if (auto fresh = regenerate(ca, "system"); !fresh) {
+      failures.add(ca.name, fresh.error());
+      continue;
+    }
     ++made;
   }
+  if (!failures.empty()) return failures.error("CRL refresh");
   return made;
+}
+
+std::map<std::int64_t, CaRefreshStatus> CrlService::status() {
+  std::lock_guard lock(mutex_);
+  return status_.by_ca();
 }
 
 }  // namespace fca

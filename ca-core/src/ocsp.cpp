@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <set>
 
 #include "fca/core/x509.hpp"
 
@@ -164,8 +165,9 @@ Result<int> OcspService::ensure_signers() {
   std::vector<std::shared_ptr<const Responder>> fresh;
   int issued = 0;
   const auto now = clock_.now();
-  for (const auto& ca : *cas) {
-    if (ca.state != CaState::active) continue;
+  PassFailures failures;
+  // One CA's responder, issuing or renewing its certificate when due.
+  auto prepare = [&](const CaRecord& ca) -> Result<std::shared_ptr<Responder>> {
     auto responder = std::make_shared<Responder>();
     responder->ca = ca;
     auto ca_cert = parse_certificate(ca.certificate_pem);
@@ -180,45 +182,64 @@ Result<int> OcspService::ensure_signers() {
       if (!key) return std::unexpected(key.error());
       responder->signer_key = *key;
       responder->signer_cert = share(responder->ca_cert.get());
-    } else {
-      auto current = signers_.current_ocsp_signer(ca.id);
-      if (!current && current.error().code != Errc::not_found) return std::unexpected(current.error());
-      bool usable = current && current->not_after - now > std::chrono::days(settings_.renew_signer_before_days);
+      return responder;
+    }
+    auto current = signers_.current_ocsp_signer(ca.id);
+    if (!current && current.error().code != Errc::not_found) return std::unexpected(current.error());
+    bool usable = current && current->not_after - now > std::chrono::days(settings_.renew_signer_before_days);
+    if (usable) {
+      auto status = certificates_.find_certificate(ca.id, current->serial);
+      usable = status && status->status == CertificateStatus::valid;
+    }
+    if (usable) {
+      auto key = keys_.get(current->key_uri);
+      auto cert = parse_certificate(current->certificate_pem);
+      usable = key && cert;
       if (usable) {
-        auto status = certificates_.find_certificate(ca.id, current->serial);
-        usable = status && status->status == CertificateStatus::valid;
-      }
-      if (usable) {
-        auto key = keys_.get(current->key_uri);
-        auto cert = parse_certificate(current->certificate_pem);
-        usable = key && cert;
-        if (usable) {
-          responder->signer_key = *key;
-          responder->signer_cert = std::move(*cert);
-        }
-      }
-      if (!usable) {
-        std::string uri;
-        auto cert = issue_signer(ca, responder->signer_key, uri);
-        if (cert) {
-          responder->signer_cert = std::move(*cert);
-          ++issued;
-        } else if (cert.error().code == Errc::policy_refused) {
-          // The CA may not issue (revoked, held, expired): it signs its own answers, which then say so.
-          auto key = keys_.get(ca.key_uri);
-          if (!key) return std::unexpected(key.error());
-          responder->signer_key = *key;
-          responder->signer_cert = share(responder->ca_cert.get());
-        } else {
-          return std::unexpected(cert.error());
-        }
+        responder->signer_key = *key;
+        responder->signer_cert = std::move(*cert);
       }
     }
-    fresh.push_back(std::move(responder));
+    if (!usable) {
+      std::string uri;
+      auto cert = issue_signer(ca, responder->signer_key, uri);
+      if (cert) {
+        responder->signer_cert = std::move(*cert);
+        ++issued;
+      } else if (cert.error().code == Errc::policy_refused) {
+        // The CA may not issue (revoked, held, expired): it signs its own answers, which then say so.
+        auto key = keys_.get(ca.key_uri);
+        if (!key) return std::unexpected(key.error());
+        responder->signer_key = *key;
+        responder->signer_cert = share(responder->ca_cert.get());
+      } else {
+        return std::unexpected(cert.error());
+      }
+    }
+    return responder;
+  };
+  for (const auto& ca : *cas) {
+    if (ca.state != CaState::active) continue;
+    auto responder = prepare(ca);
+    std::lock_guard lock(mutex_);
+    if (responder) {
+      signer_status_.succeeded(ca.id, ca.name, now);
+      fresh.push_back(std::move(*responder));
+      continue;
+    }
+    // The others go on; this CA keeps the responder it had, if any, until its key works again.
+    signer_status_.failed(ca.id, ca.name, now, responder.error().message);
+    failures.add(ca.name, responder.error());
+    for (const auto& previous : responders_) {
+      if (previous->ca.id == ca.id) fresh.push_back(previous);
+    }
   }
-  std::lock_guard lock(mutex_);
-  responders_ = std::move(fresh);
-  if (issued > 0) cache_.clear();  // answers by a replaced responder are re-signed by the new one
+  {
+    std::lock_guard lock(mutex_);
+    responders_ = std::move(fresh);
+    if (issued > 0) cache_.clear();  // answers by a replaced responder are re-signed by the new one
+  }
+  if (!failures.empty()) return failures.error("OCSP responder set-up");
   return issued;
 }
 
@@ -388,31 +409,66 @@ Result<int> OcspService::refresh_cache() {
       }
     }
   }
-  // Re-signing runs unlocked: requests keep being answered (from the old entry) meanwhile.
+  // Re-signing runs unlocked: requests keep being answered (from the old entry) meanwhile. A CA whose
+  // answers cannot be signed is recorded and skipped; its old entries stay until they can.
   int refreshed = 0;
+  PassFailures failures;
+  std::set<std::int64_t> failed_cas;
+  std::set<std::int64_t> refreshed_cas;
   for (const auto& item : due) {
     const auto& [issuer_id, serial, nid] = item.key;
-    std::optional<CertificateRecord> record;
-    if (auto found = certificates_.find_certificate(issuer_id, serial)) {
-      record = std::move(*found);
-    } else if (found.error().code != Errc::not_found) {
-      return std::unexpected(found.error());
-    }
-    std::vector<CertificateRecord*> records{record ? &*record : nullptr};
-    auto ca_row = authority_.ca_certificate_record(item.responder->ca);
-    if (!ca_row) return std::unexpected(ca_row.error());
-    answer_as_ca_compromised(*ca_row, records);
-    auto answer = sign_answer(*item.responder, {item.id.get()}, records, nullptr);
-    if (!answer) return std::unexpected(answer.error());
-    auto entry = cache_entry(item.id.get(), records[0], std::move(*answer));
-    std::lock_guard lock(mutex_);
-    // A status change meanwhile dropped the entry: the next request makes a new one.
-    if (auto slot = cache_.find(item.key); slot != cache_.end()) {
+    if (failed_cas.contains(issuer_id)) continue;
+    auto refreshed_one = [&]() -> Result<bool> {
+      std::optional<CertificateRecord> record;
+      if (auto found = certificates_.find_certificate(issuer_id, serial)) {
+        record = std::move(*found);
+      } else if (found.error().code != Errc::not_found) {
+        return std::unexpected(found.error());
+      }
+      std::vector<CertificateRecord*> records{record ? &*record : nullptr};
+      auto ca_row = authority_.ca_certificate_record(item.responder->ca);
+      if (!ca_row) return std::unexpected(ca_row.error());
+      answer_as_ca_compromised(*ca_row, records);
+      auto answer = sign_answer(*item.responder, {item.id.get()}, records, nullptr);
+      if (!answer) return std::unexpected(answer.error());
+      auto entry = cache_entry(item.id.get(), records[0], std::move(*answer));
+      std::lock_guard lock(mutex_);
+      // A status change meanwhile dropped the entry: the next request makes a new one.
+      auto slot = cache_.find(item.key);
+      if (slot == cache_.end()) return false;
       slot->second = std::move(entry);
-      ++refreshed;
+      return true;
+    }();
+    const auto& ca = item.responder->ca;
+    if (!refreshed_one) {
+      failed_cas.insert(issuer_id);
+      failures.add(ca.name, refreshed_one.error());
+      std::lock_guard lock(mutex_);
+      cache_status_.failed(ca.id, ca.name, now, refreshed_one.error().message);
+      continue;
+    }
+    refreshed_cas.insert(issuer_id);
+    if (*refreshed_one) ++refreshed;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& item : due) {
+      const auto& ca = item.responder->ca;
+      if (refreshed_cas.contains(ca.id) && !failed_cas.contains(ca.id)) cache_status_.succeeded(ca.id, ca.name, now);
     }
   }
+  if (!failures.empty()) return failures.error("OCSP cache refresh");
   return refreshed;
+}
+
+std::map<std::int64_t, CaRefreshStatus> OcspService::signer_status() {
+  std::lock_guard lock(mutex_);
+  return signer_status_.by_ca();
+}
+
+std::map<std::int64_t, CaRefreshStatus> OcspService::cache_status() {
+  std::lock_guard lock(mutex_);
+  return cache_status_.by_ca();
 }
 
 void OcspService::status_changed(const CertificateRecord& certificate) {

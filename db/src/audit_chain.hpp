@@ -1,7 +1,10 @@
 #pragma once
-// The audit log's hash chain: how one entry's hash is computed, kept apart from SQL so the
-// encoding is stated once.
+// The audit log's chain: how one entry's hash or MAC is computed, and the head file kept outside the
+// database. Kept apart from SQL so the encoding is stated once.
 #include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
 #include <string>
 
 #include "fca/core/repository.hpp"
@@ -10,7 +13,28 @@ namespace fca::db {
 
 // Lowercase hex SHA-256 over a length-prefixed encoding of the entry (sequence, at, actor,
 // action, object, detail, previous_hash) under a version tag. Length prefixes make the encoding
-// unambiguous: moving bytes from one field into the next changes the hash.
+// unambiguous: moving bytes from one field into the next changes the hash. The chain of entries
+// written before the instance had an audit key.
 Result<std::string> audit_entry_hash(std::int64_t sequence, const AuditEvent& event, std::string_view previous_hash);
+// Lowercase hex HMAC-SHA256 with `key` over the same encoding under its own tag: without the key,
+// nobody can compute it, so an edited entry cannot be given a matching MAC.
+Result<std::string> audit_entry_mac(std::span<const unsigned char> key, std::int64_t sequence, const AuditEvent& event,
+                                    std::string_view previous_hash);
+
+// What the head file vouches for: entries keyed_from.. carry a MAC; `count` entries existed, the last
+// with MAC (or, when count < keyed_from, hash) `mac`.
+struct AuditHead {
+  std::int64_t keyed_from = 1;
+  std::int64_t count = 0;
+  std::string mac;
+};
+
+// std::nullopt when the file does not exist; Errc::storage when it cannot be read or parsed.
+Result<std::optional<AuditHead>> read_audit_head(const std::filesystem::path& file);
+// Replaces the head (unique temporary file in the same directory, fsync, rename, fsync of the directory)
+// unless the one on disk already has `count` or more entries: writers in several processes, each
+// finishing its commit at its own pace, can only move the head forward. Serialised by flock on
+// "<file>.lock"; keyed_from of an existing head is kept.
+Result<void> advance_audit_head(const std::filesystem::path& file, const AuditHead& head);
 
 }  // namespace fca::db

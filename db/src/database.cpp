@@ -1,6 +1,7 @@
 #include "fca/db/database.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,7 +34,7 @@ constexpr const char* kCertificateColumns =
     "id, issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, not_after, status, "
     "revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, renewal_of, issued_at";
 constexpr const char* kAuditColumns = "sequence, at, actor, action, object, detail, previous_hash, hash";
-constexpr const char* kCrlColumns = "issuer_id, number, this_update, next_update, entries, der";
+constexpr const char* kCrlColumns = "issuer_id, number, this_update, next_update, entries, der, revocation_revision";
 constexpr const char* kOcspSignerColumns = "issuer_id, serial, key_uri, certificate_pem, not_after";
 constexpr const char* kEnrollmentColumns =
     "id, label, requester, issuer_id, profile, common_name, csr_pem, state, created_at, decided_by, decided_at, reason, "
@@ -215,6 +216,7 @@ CrlRecord read_crl(const Statement& row) {
   crl.next_update = from_unix(row.column_int(3));
   crl.entries = row.column_int(4);
   crl.der = row.column_blob(5);
+  crl.revocation_revision = row.column_int(6);
   return crl;
 }
 
@@ -292,6 +294,11 @@ struct Database::Impl {
 
   sqlite3* db() const { return connection.get(); }
 
+  // Keys the audit chain and keeps its head (see AuditSeal); none for an unsealed database.
+  std::optional<AuditSeal> seal;
+  // The head an audit entry of the open transaction moves to once it commits.
+  std::optional<AuditHead> pending_head;
+
   Result<Statement> prepare(const std::string& text) { return statements.prepare(text); }
 
   void rollback() {
@@ -307,21 +314,54 @@ struct Database::Impl {
     if (auto begun = sqlite::execute_script(db(), "BEGIN IMMEDIATE", what); !begun) {
       return std::unexpected(begun.error());
     }
+    pending_head.reset();
     try {
       auto result = body();
       if (!result) {
         rollback();
+        pending_head.reset();
         return result;
       }
       if (auto committed = sqlite::execute_script(db(), "COMMIT", what); !committed) {
         rollback();
+        pending_head.reset();
         return std::unexpected(committed.error());
       }
+      advance_head();
       return result;
     } catch (...) {
       rollback();
+      pending_head.reset();
       throw;
     }
+  }
+
+  // After the commit, never before: a crash in between leaves the head one append behind (the entry is
+  // still MAC-checked; only its deletion would go unseen until the next append moves the head on),
+  // where a head written first would claim an entry that never committed. The change is committed, so
+  // a head that cannot be written does not fail it; the next append writes the newer head.
+  void advance_head() {
+    if (!pending_head || !seal) return;
+    (void)advance_audit_head(seal->head_file, *pending_head);
+    pending_head.reset();
+  }
+
+  // Under the write lock: starts the head at the next entry when there is none (a new instance, or
+  // one from before the audit key). Entries already there are verified as they are.
+  Result<void> start_head_if_missing() {
+    if (!seal) return {};
+    auto existing = read_audit_head(seal->head_file);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing) return {};
+    return write_transaction("starting the audit head", [&]() -> Result<void> {
+      auto last = prepare("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1");
+      if (!last) return std::unexpected(last.error());
+      auto has_last = last->step("reading the last audit entry");
+      if (!has_last) return std::unexpected(has_last.error());
+      const std::int64_t count = *has_last ? last->column_int(0) : 0;
+      AuditHead head{count + 1, count, *has_last ? last->column_text(1) : std::string()};
+      return advance_audit_head(seal->head_file, head);
+    });
   }
 
   // A deferred transaction: one consistent snapshot for reads that span several statements.
@@ -348,8 +388,17 @@ struct Database::Impl {
     const std::int64_t sequence = *has_last ? last->column_int(0) + 1 : 1;
     const std::string previous_hash = *has_last ? last->column_text(1) : std::string();
 
-    auto hash = audit_entry_hash(sequence, event, previous_hash);
+    // Keyed once the head exists (read under the write lock, so every process switches at the same entry).
+    std::optional<AuditHead> head;
+    if (seal) {
+      auto current = read_audit_head(seal->head_file);
+      if (!current) return std::unexpected(current.error());
+      head = *current;
+    }
+    auto hash = head ? audit_entry_mac(seal->key, sequence, event, previous_hash)
+                     : audit_entry_hash(sequence, event, previous_hash);
     if (!hash) return std::unexpected(hash.error());
+    if (head) pending_head = AuditHead{head->keyed_from, sequence, *hash};
     auto insert = prepare(
         "INSERT INTO audit_log (sequence, at, actor, action, object, detail, previous_hash, hash) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -761,6 +810,24 @@ struct Database::Impl {
                                    read_revoked_entry);
   }
 
+  Result<std::optional<std::int64_t>> latest_crl_number(std::int64_t issuer_id) {
+    auto highest = prepare("SELECT max(number) FROM crls WHERE issuer_id = ?1");
+    if (!highest) return std::unexpected(highest.error());
+    highest->bind(1, issuer_id);
+    auto row = highest->step("reading the latest CRL number");
+    if (!row) return std::unexpected(row.error());
+    return *row ? highest->column_optional_int(0) : std::nullopt;
+  }
+
+  Result<std::int64_t> revocation_revision(std::int64_t issuer_id) {
+    auto select = prepare("SELECT revision FROM revocation_revisions WHERE issuer_id = ?1");
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, issuer_id);
+    auto row = select->step("reading the revocation revision");
+    if (!row) return std::unexpected(row.error());
+    return *row ? select->column_int(0) : 0;
+  }
+
   Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) {
     const std::string issuer = "CA id " + std::to_string(crl.issuer_id);
     if (crl.number < 0) {
@@ -768,19 +835,16 @@ struct Database::Impl {
     }
     return write_transaction("storing a CRL", [&]() -> Result<void> {
       // Read under the write lock (BEGIN IMMEDIATE), so two publishers cannot both pass the check.
-      auto highest = prepare("SELECT max(number) FROM crls WHERE issuer_id = ?1");
+      auto highest = latest_crl_number(crl.issuer_id);
       if (!highest) return std::unexpected(highest.error());
-      highest->bind(1, crl.issuer_id);
-      auto row = highest->step("reading the latest CRL number");
-      if (!row) return std::unexpected(row.error());
-      if (const auto latest = *row ? highest->column_optional_int(0) : std::nullopt; latest && crl.number <= *latest) {
+      if (const auto latest = *highest; latest && crl.number <= *latest) {
         return fail(Errc::conflict, "CRL number " + std::to_string(crl.number) + " of " + issuer +
                                         " is not above the latest stored number " + std::to_string(*latest));
       }
 
       auto insert = prepare(
-          "INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der, created_at) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+          "INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der, created_at, "
+          "revocation_revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
       if (!insert) return std::unexpected(insert.error());
       insert->bind(1, crl.issuer_id)
           .bind(2, crl.number)
@@ -788,7 +852,8 @@ struct Database::Impl {
           .bind(4, to_unix(crl.next_update))
           .bind(5, crl.entries)
           .bind(6, std::span<const std::uint8_t>(crl.der))
-          .bind(7, to_unix(audit.at));
+          .bind(7, to_unix(audit.at))
+          .bind(8, crl.revocation_revision);
       if (auto inserted = insert->run("storing CRL " + std::to_string(crl.number) + " of " + issuer); !inserted) {
         switch (insert->extended_error_code()) {
           case SQLITE_CONSTRAINT_FOREIGNKEY:
@@ -962,8 +1027,33 @@ int Database::latest_schema_version() {
   return migrations.empty() ? 0 : migrations.back().version;
 }
 
-Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file) {
+// The database holds every certificate, the audit log and the CA configuration: owner only. SQLite
+// gives its -wal and -shm files the mode of the database file, so creating that one 0600 (and
+// tightening one left 0644 by an older build) covers all three.
+Result<void> restrict_database_files(const std::string& name) {
+  if (name == ":memory:" || name.empty()) return {};
+  const int fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return fail(Errc::storage, "cannot open database " + name + ": " + std::strerror(errno));
+  struct stat info {};
+  // A file of another owner is not ours to change (and fchmod would fail); it stays as it is.
+  const bool ok = ::fstat(fd, &info) == 0 &&
+                  ((info.st_mode & 077) == 0 || info.st_uid != ::geteuid() || ::fchmod(fd, 0600) == 0);
+  const int error = errno;
+  ::close(fd);
+  if (!ok) return fail(Errc::storage, "cannot make database " + name + " private (mode 0600): " + std::strerror(error));
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    const std::string companion = name + suffix;
+    if (::stat(companion.c_str(), &info) == 0 && (info.st_mode & 077) != 0 && info.st_uid == ::geteuid() &&
+        ::chmod(companion.c_str(), 0600) != 0) {
+      return fail(Errc::storage, "cannot make " + companion + " private (mode 0600): " + std::strerror(errno));
+    }
+  }
+  return {};
+}
+
+Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file, std::optional<AuditSeal> seal) {
   const std::string name = file.string();
+  if (auto restricted = restrict_database_files(name); !restricted) return std::unexpected(restricted.error());
   auto connection = sqlite::open_connection(name, /*create=*/true);
   if (!connection) return std::unexpected(connection.error());
   sqlite3* raw = connection->get();
@@ -981,6 +1071,8 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
 
   std::unique_ptr<Database> database(new Database(connection->release()));
   database->schema_version_ = *version;
+  database->impl_->seal = std::move(seal);
+  if (auto started = database->impl_->start_head_if_missing(); !started) return std::unexpected(started.error());
   return database;
 }
 
@@ -1027,12 +1119,31 @@ Result<void> Database::backup_to(const std::filesystem::path& file) {
 
 Result<AuditVerification> Database::verify_audit() {
   std::lock_guard lock(mutex_);
+  const auto& seal = impl_->seal;
+  // The head first, the entries after: the head is written only after its entries committed, so a
+  // snapshot taken later holds at least as many entries as the head counts.
+  std::optional<AuditHead> head;
+  if (seal) {
+    auto read = read_audit_head(seal->head_file);
+    if (!read) return std::unexpected(read.error());
+    if (!*read) {
+      AuditVerification missing;
+      missing.reason = "the audit head file " + seal->head_file.string() + " is missing";
+      return missing;
+    }
+    head = **read;
+  }
   return impl_->read_transaction("verifying the audit log", [&]() -> Result<AuditVerification> {
     auto select = impl_->prepare(sql("SELECT ", kAuditColumns, " FROM audit_log ORDER BY sequence"));
     if (!select) return std::unexpected(select.error());
     AuditVerification verification;
+    if (head) {
+      verification.keyed_from = head->keyed_from;
+      verification.head_count = head->count;
+    }
     std::int64_t previous_sequence = 0;
     std::string previous_hash;
+    std::optional<std::string> hash_at_head;
     auto report = [&](std::int64_t sequence, std::string reason) {
       if (verification.first_bad_sequence) return;
       verification.first_bad_sequence = sequence;
@@ -1055,14 +1166,41 @@ Result<AuditVerification> Database::verify_audit() {
                                    (previous_sequence == 0 ? std::string("the start of the log (empty)")
                                                            : "entry " + std::to_string(previous_sequence)));
       } else {
-        auto expected = audit_entry_hash(entry.sequence, entry.event, entry.previous_hash);
-        if (!expected) return std::unexpected(expected.error());
-        if (*expected != entry.hash) {
-          report(entry.sequence, "hash mismatch: the entry's fields were altered after it was written");
+        // From keyed_from on only the MAC counts. Before it, an entry is either from before the key
+        // (plain SHA-256) or keyed under a head that was lost and restarted; both are pinned by the
+        // first keyed entry, whose MAC covers their chain through previous_hash.
+        const bool keyed_only = head && entry.sequence >= head->keyed_from;
+        bool matches = false;
+        if (!keyed_only) {
+          auto expected = audit_entry_hash(entry.sequence, entry.event, entry.previous_hash);
+          if (!expected) return std::unexpected(expected.error());
+          matches = *expected == entry.hash;
+        }
+        if (!matches && seal) {
+          auto expected = audit_entry_mac(seal->key, entry.sequence, entry.event, entry.previous_hash);
+          if (!expected) return std::unexpected(expected.error());
+          matches = *expected == entry.hash;
+        }
+        if (!matches) {
+          report(entry.sequence, keyed_only ? "MAC mismatch: the entry was altered after it was written, or its "
+                                              "MAC recomputed without the audit key"
+                                            : "hash mismatch: the entry's fields were altered after it was written");
         }
       }
+      if (head && entry.sequence == head->count) hash_at_head = entry.hash;
       previous_sequence = entry.sequence;
       previous_hash = entry.hash;
+    }
+    if (head && !verification.first_bad_sequence) {
+      if (verification.entries < head->count) {
+        report(verification.entries + 1,
+               "the newest " + std::to_string(head->count - verification.entries) + " entries are missing: the audit " +
+                   "head records " + std::to_string(head->count) + " entries, the database holds " +
+                   std::to_string(verification.entries));
+      } else if (head->count > 0 && hash_at_head != head->mac) {
+        report(head->count, "head mismatch: entry " + std::to_string(head->count) +
+                                " is not the one the audit head file recorded");
+      }
     }
     verification.intact = !verification.first_bad_sequence;
     return verification;
@@ -1210,6 +1348,32 @@ Result<CrlRecord> Database::latest_crl(std::int64_t issuer_id) {
   select->bind(1, issuer_id);
   return query_one<CrlRecord>(*select, "reading the latest CRL", read_crl,
                               "no CRL has been made for CA id " + std::to_string(issuer_id) + " yet");
+}
+
+Result<CrlSnapshot> Database::crl_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at) {
+  std::lock_guard lock(mutex_);
+  // A deferred transaction's snapshot starts at its first read: the entries. Whatever another process
+  // commits after that (a revocation, the CRL it made for it) is invisible to the two reads below, so
+  // the number chosen from this snapshot collides with that CRL's and store_crl refuses it.
+  return impl_->read_transaction("reading a CRL snapshot", [&]() -> Result<CrlSnapshot> {
+    CrlSnapshot snapshot;
+    auto entries = impl_->revoked_entries(issuer_id, not_expired_at);
+    if (!entries) return std::unexpected(entries.error());
+    snapshot.entries = std::move(*entries);
+    if (crl_snapshot_hook_) crl_snapshot_hook_();
+    auto number = impl_->latest_crl_number(issuer_id);
+    if (!number) return std::unexpected(number.error());
+    snapshot.latest_number = *number;
+    auto revision = impl_->revocation_revision(issuer_id);
+    if (!revision) return std::unexpected(revision.error());
+    snapshot.revocation_revision = *revision;
+    return snapshot;
+  });
+}
+
+Result<std::int64_t> Database::revocation_revision(std::int64_t issuer_id) {
+  std::lock_guard lock(mutex_);
+  return impl_->revocation_revision(issuer_id);
 }
 
 Result<std::string> Database::revoked_entries_query_plan(bool not_expired_filter) {

@@ -94,7 +94,11 @@ TEST_CASE("SIGKILL during a loop of issuances loses no returned certificate", "[
     CHECK(integrity.output == "ok\n");
     CHECK(pki.certificate_rows() >= rows_at_start + static_cast<long long>(serials.size()));
 
-    auto database = fca::db::Database::open(pki.dir() / "ca.db");
+    // With the instance's audit key and head, as the CLI opens it: the chain is keyed.
+    auto audit_key = fca::db::load_or_create_audit_key(pki.dir() / "secrets" / "audit-key");
+    REQUIRE(audit_key.has_value());
+    auto database = fca::db::Database::open(pki.dir() / "ca.db",
+                                            fca::db::AuditSeal{*audit_key, pki.dir() / "secrets" / "audit-head"});
     REQUIRE(database.has_value());
     auto ok = (*database)->integrity_ok();
     REQUIRE(ok.has_value());

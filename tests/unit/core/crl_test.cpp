@@ -150,6 +150,10 @@ struct RacingCrlRepository : CrlRepository {
     return database.revoked_entries(issuer, at);
   }
   Result<CrlRecord> latest_crl(std::int64_t issuer) override { return database.latest_crl(issuer); }
+  Result<CrlSnapshot> crl_snapshot(std::int64_t issuer, std::optional<TimePoint> at) override {
+    return database.crl_snapshot(issuer, at);
+  }
+  Result<std::int64_t> revocation_revision(std::int64_t issuer) override { return database.revocation_revision(issuer); }
   Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) override {
     if (race) std::exchange(race, nullptr)();
     return database.store_crl(crl, audit);
@@ -177,4 +181,136 @@ TEST_CASE("a CRL number taken by another process is skipped and the entries read
   CHECK(mine->number == theirs->number + 1);
   CHECK(mine->entries == 1);  // read again after the conflict: the revocation is in
   CHECK(f.database->latest_crl(issuing->id)->number == mine->number);
+}
+
+namespace {
+// The revocation as any process commits it: the status change, nothing else (no CRL).
+void commit_revocation(db::Database& database, const CaRecord& ca, const std::string& serial, TimePoint at) {
+  StatusChange change{CertificateStatus::valid, CertificateStatus::revoked, at, RevocationReason::key_compromise,
+                      std::nullopt};
+  auto revoked = database.change_status(ca.id, serial, change,
+                                        AuditEvent{"test", "certificate.revoke", "certificate:" + serial, "{}", at});
+  INFO((revoked ? std::string() : revoked.error().message));
+  REQUIRE(revoked.has_value());
+}
+
+bool crl_lists(const CrlRecord& record, const std::string& serial) {
+  const unsigned char* p = record.der.data();
+  X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(record.der.size())));
+  REQUIRE(crl);
+  BIGNUM* raw = nullptr;
+  REQUIRE(BN_hex2bn(&raw, serial.c_str()) > 0);
+  BignumPtr bn(raw);
+  Asn1IntegerPtr wanted(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  const auto* revoked = X509_CRL_get_REVOKED(crl.get());
+  for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
+    if (ASN1_INTEGER_cmp(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i)), wanted.get()) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("a CRL published by another process between the entries and the number cannot hide a revocation",
+          "[crl][race]") {
+  CrlFixture f;
+  auto issuing = f.database->find_ca("issuing");
+  REQUIRE(f.crls.regenerate(*issuing, "test"));
+  auto cert = f.issue("between.example.com");
+
+  // The other process: its own connection to the same file and its own CRL service.
+  auto other = db::Database::open(f.dir / "ca.db");
+  REQUIRE(other.has_value());
+  CrlService theirs(**other, **other, *f.keys, f.clock, CrlSettings{}, f.authority->settings().urls);
+  std::optional<CrlRecord> published;
+  int hook_runs = 0;
+  f.database->set_crl_snapshot_hook([&] {
+    if (hook_runs++ > 0) return;
+    // This process has read the entries (no revocation yet) and is about to read the latest number:
+    // the other one revokes and publishes CRL N right now.
+    commit_revocation(**other, *issuing, cert.record.serial, f.clock.now());
+    auto made = theirs.regenerate(*issuing, "other");
+    REQUIRE(made.has_value());
+    published = *made;
+  });
+  auto mine = f.crls.regenerate(*issuing, "test");
+  f.database->set_crl_snapshot_hook({});
+  REQUIRE(mine.has_value());
+  REQUIRE(published.has_value());
+  CHECK(hook_runs >= 1);
+  CHECK(crl_lists(*published, cert.record.serial));
+
+  // Whatever number ours got, the newest stored CRL lists the revocation.
+  auto newest = f.database->latest_crl(issuing->id);
+  REQUIRE(newest.has_value());
+  CHECK(newest->number == mine->number);
+  CHECK(mine->number > published->number);
+  CHECK(newest->entries == 1);
+  CHECK(crl_lists(*newest, cert.record.serial));
+}
+
+TEST_CASE("a revocation committed without its CRL (a crashed revoke) makes the CRL due, from the database alone",
+          "[crl][repair]") {
+  CrlFixture f;
+  auto issuing = f.database->find_ca("issuing");
+  REQUIRE(*f.crls.refresh_due() == 2);
+  auto cert = f.issue("crashed.example.com");
+  commit_revocation(*f.database, *issuing, cert.record.serial, f.clock.now());
+
+  // A fresh service, as in a new process: nothing in memory says the CRL is stale.
+  CrlService restarted(*f.database, *f.database, *f.keys, f.clock, CrlSettings{}, f.authority->settings().urls);
+  auto made = restarted.refresh_due();
+  REQUIRE(made.has_value());
+  CHECK(*made == 1);  // the issuing CA only; the root's CRL is untouched
+  auto newest = f.database->latest_crl(issuing->id);
+  REQUIRE(newest.has_value());
+  CHECK(crl_lists(*newest, cert.record.serial));
+  CHECK(newest->revocation_revision == *f.database->revocation_revision(issuing->id));
+  CHECK(*restarted.refresh_due() == 0);  // repaired: nothing more to do
+
+  // current() (what the HTTP route serves) repairs it too, without waiting for the timer.
+  auto second = f.issue("crashed-again.example.com");
+  commit_revocation(*f.database, *issuing, second.record.serial, f.clock.now());
+  auto served = restarted.current(*issuing);
+  REQUIRE(served.has_value());
+  CHECK(crl_lists(*served, second.record.serial));
+}
+
+TEST_CASE("one CA whose key cannot be used does not stop the CRL refresh of the others", "[crl][failure]") {
+  CrlFixture f;
+  auto root = f.database->find_ca("root");
+  auto issuing = f.database->find_ca("issuing");
+  REQUIRE(root.has_value());
+  REQUIRE(issuing.has_value());
+  REQUIRE(root->key_uri.starts_with("file:"));
+  REQUIRE(std::filesystem::remove(root->key_uri.substr(5)));  // the root's key is gone
+
+  // Keys opened afresh, as by a new process: the root's cannot be.
+  KeyStoreRouter store;
+  store.add(std::make_unique<FileKeyStore>(FileKeyStoreOptions{f.dir / "keys", "test passphrase", false}), true);
+  SigningKeys keys(store);
+  CrlService crls(*f.database, *f.database, keys, f.clock, CrlSettings{}, f.authority->settings().urls);
+
+  auto made = crls.refresh_due();
+  REQUIRE_FALSE(made.has_value());
+  CHECK_THAT(made.error().message, Catch::Contains("CA 'root'"));
+  CHECK_THAT(made.error().message, !Catch::Contains("CA 'issuing'"));
+  // The root comes first in the list; the issuing CA's CRL was made all the same.
+  auto issuing_crl = f.database->latest_crl(issuing->id);
+  REQUIRE(issuing_crl.has_value());
+  CHECK(f.database->latest_crl(root->id).error().code == Errc::not_found);
+
+  auto status = crls.status();
+  REQUIRE(status.contains(root->id));
+  REQUIRE(status.contains(issuing->id));
+  CHECK(status[root->id].failing);
+  CHECK_FALSE(status[root->id].last_success.has_value());
+  CHECK(status[root->id].last_failure.has_value());
+  CHECK_FALSE(status[root->id].last_error.empty());
+  CHECK_FALSE(status[issuing->id].failing);
+  CHECK(status[issuing->id].last_success.has_value());
+
+  // The next pass tries the root again and still makes no other CRL than needed.
+  auto again = crls.refresh_due();
+  REQUIRE_FALSE(again.has_value());
+  CHECK(f.database->latest_crl(issuing->id)->number == issuing_crl->number);
 }

@@ -537,8 +537,13 @@ TEST_CASE("a schema-1 database migrates to the latest schema on open and keeps i
   CHECK(entries->front().serial == "0AAA");
   CHECK(entries->front().reason == RevocationReason::key_compromise);
 
+  // Upgraded CAs start at revision 1, so any CRL from before (revision 0) is made again once: a CRL a
+  // crashed revoke left behind before the upgrade is repaired too.
+  CHECK(db->revocation_revision(legacy->id).value_or(-1) == 1);
+
   // The new tables work on the migrated file.
   REQUIRE(store_crl(*db, make_crl(legacy->id, 1)).has_value());
+  CHECK(db->latest_crl(legacy->id)->revocation_revision == 0);
   CHECK(db->latest_crl(legacy->id)->number == 1);
   REQUIRE(db->store_ocsp_signer(make_signer(legacy->id, "0CCC", kNow + kDay), event("ocsp.signer", "ca:legacy")).has_value());
   CHECK(db->current_ocsp_signer(legacy->id)->serial == "0CCC");
@@ -551,4 +556,47 @@ TEST_CASE("a schema-1 database migrates to the latest schema on open and keeps i
   db = open_database(file);
   CHECK(db->schema_version() == Database::latest_schema_version());
   CHECK(db->latest_crl(legacy->id)->number == 1);
+}
+
+TEST_CASE("every committed status change bumps the issuer's revocation revision; a CRL records its own",
+          "[db][crl][revision]") {
+  TempDir dir;
+  auto db = open_database(dir / "ca.db");
+  const auto issuing = insert_ca(*db, "issuing");
+  const auto other = insert_ca(*db, "other");
+  CHECK(*db->revocation_revision(issuing) == 0);
+  insert_certificate(*db, issuing, "0A01");
+  insert_certificate(*db, issuing, "0A02");
+  CHECK(*db->revocation_revision(issuing) == 0);  // valid certificates change no CRL
+
+  change_status(*db, issuing, "0A01", CertificateStatus::valid, CertificateStatus::revoked, RevocationReason::key_compromise);
+  const auto after_revoke = *db->revocation_revision(issuing);
+  CHECK(after_revoke > 0);
+  change_status(*db, issuing, "0A02", CertificateStatus::valid, CertificateStatus::on_hold, RevocationReason::certificate_hold);
+  change_status(*db, issuing, "0A02", CertificateStatus::on_hold, CertificateStatus::valid, std::nullopt);
+  CHECK(*db->revocation_revision(issuing) > after_revoke);
+  CHECK(*db->revocation_revision(other) == 0);
+
+  // A refused change (compare-and-set) commits nothing and bumps nothing.
+  const auto before_refusal = *db->revocation_revision(issuing);
+  StatusChange again{.expected = CertificateStatus::valid, .next = CertificateStatus::revoked,
+                     .revoked_at = from_unix(kNow), .reason = std::nullopt, .invalidity_date = std::nullopt};
+  CHECK(db->change_status(issuing, "0A01", again, event("certificate.revoke", "0A01")).error().code == Errc::conflict);
+  CHECK(*db->revocation_revision(issuing) == before_refusal);
+
+  auto snapshot = db->crl_snapshot(issuing, std::nullopt);
+  REQUIRE(snapshot.has_value());
+  CHECK(serials_of(snapshot->entries) == std::vector<std::string>{"0A01"});
+  CHECK_FALSE(snapshot->latest_number.has_value());
+  CHECK(snapshot->revocation_revision == before_refusal);
+
+  auto crl = make_crl(issuing, 1);
+  crl.revocation_revision = snapshot->revocation_revision;
+  REQUIRE(store_crl(*db, crl).has_value());
+  CHECK(db->latest_crl(issuing)->revocation_revision == snapshot->revocation_revision);
+  CHECK(db->crl_snapshot(issuing, std::nullopt)->latest_number == std::optional<std::int64_t>(1));
+
+  // A change made by hand in the file (or by any other writer) counts too: the triggers are in SQL.
+  sqlite_cli(dir / "ca.db", "UPDATE certificates SET revocation_reason = 4 WHERE serial = '0A01'");
+  CHECK(*db->revocation_revision(issuing) > db->latest_crl(issuing)->revocation_revision);
 }

@@ -15,6 +15,7 @@
 #include "fca/core/authority.hpp"
 #include "fca/core/clock.hpp"
 #include "fca/core/ossl.hpp"
+#include "fca/core/refresh_status.hpp"
 #include "fca/core/repository.hpp"
 #include "fca/core/signing.hpp"
 
@@ -54,9 +55,13 @@ class OcspService {
   OcspAnswer respond(std::span<const std::uint8_t> request_der);
 
   // Issues or renews each active CA's responder certificate when missing or due; reloads the CA list.
+  // A CA that fails keeps its previous responder (if any) and does not stop the others; the error
+  // names every CA that failed, and signer_status() holds each CA's outcome.
   Result<int> ensure_signers();
-  // Re-signs cached answers close to their nextUpdate; returns how many.
+  // Re-signs cached answers close to their nextUpdate; returns how many. Per CA as ensure_signers.
   Result<int> refresh_cache();
+  std::map<std::int64_t, CaRefreshStatus> signer_status();
+  std::map<std::int64_t, CaRefreshStatus> cache_status();
   // Drops cached answers for the certificate so the next answer is made from the new status.
   void status_changed(const CertificateRecord& certificate);
 
@@ -88,6 +93,8 @@ class OcspService {
   std::mutex mutex_;  // guards responders_ and cache_ only
   std::vector<std::shared_ptr<const Responder>> responders_;
   std::map<CacheKey, std::shared_ptr<CachedAnswer>> cache_;
+  RefreshStatusBoard signer_status_;  // guarded by mutex_
+  RefreshStatusBoard cache_status_;   // guarded by mutex_
 };
 
 }  // namespace fca

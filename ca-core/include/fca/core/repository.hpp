@@ -83,8 +83,10 @@ struct AuditEvent {
 struct AuditEntry {
   std::int64_t sequence = 0;
   AuditEvent event;
-  std::string previous_hash;  // hex SHA-256 of the previous entry ("" for the first)
-  std::string hash;           // hex SHA-256 over previous_hash and this entry's fields
+  std::string previous_hash;  // hex hash of the previous entry ("" for the first)
+  // hex HMAC-SHA256 (keyed with the instance's audit key, which never enters the database) over
+  // previous_hash and this entry's fields; plain SHA-256 for entries written before the key existed.
+  std::string hash;
 };
 
 struct CertificateFilter {
@@ -123,6 +125,17 @@ struct CrlRecord {
   TimePoint next_update{};
   std::int64_t entries = 0;
   std::vector<std::uint8_t> der;
+  // The issuer's revocation revision the entries were read at: below the issuer's current revision,
+  // this CRL misses a change (see CrlRepository::revocation_revision).
+  std::int64_t revocation_revision = 0;
+};
+
+// What the next CRL of an issuer is built from, read in one database snapshot, so a CRL another
+// process publishes meanwhile cannot slip in between the entries and the number.
+struct CrlSnapshot {
+  std::vector<RevokedEntry> entries;
+  std::optional<std::int64_t> latest_number;  // none before the issuer's first CRL
+  std::int64_t revocation_revision = 0;        // the revision the entries reflect
 };
 
 // The delegated OCSP responder certificate of a CA (profile ocsp-signer) and where its key is.
@@ -231,6 +244,10 @@ class CrlRepository {
   // Revoked and held certificates of the issuer; with not_expired_at, only those whose notAfter >= it.
   virtual Result<std::vector<RevokedEntry>> revoked_entries(std::int64_t issuer_id,
                                                             std::optional<TimePoint> not_expired_at) = 0;
+  // revoked_entries, the latest CRL number and the revocation revision, all from one snapshot.
+  virtual Result<CrlSnapshot> crl_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at) = 0;
+  // Counts up with every committed change that can alter the issuer's CRL (0 before the first).
+  virtual Result<std::int64_t> revocation_revision(std::int64_t issuer_id) = 0;
   // Stores a CRL; Errc::conflict unless its number is above every stored number of the issuer.
   virtual Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) = 0;
   // The highest-numbered CRL of the issuer; Errc::not_found when none was made yet.

@@ -2,6 +2,7 @@
 // SQLite store: WAL, busy_timeout, foreign keys; numbered migrations applied at open.
 // One connection, serialised by a mutex: SQLite has one writer anyway.
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,7 +18,20 @@ struct AuditVerification {
   std::int64_t entries = 0;
   std::optional<std::int64_t> first_bad_sequence;
   std::string reason;  // why the chain breaks at first_bad_sequence
+  std::optional<std::int64_t> keyed_from;  // first entry that must carry an HMAC (none: unsealed database)
+  std::int64_t head_count = 0;             // entries the head file vouches for
 };
+
+// Keys the audit chain and keeps its head outside the database, so that whoever can write the
+// database file alone can neither rewrite entries (the MAC needs the key) nor drop the newest ones
+// (the head file remembers how many there were). See docs/operations.md for what it cannot detect.
+struct AuditSeal {
+  std::vector<unsigned char> key;   // HMAC-SHA256 key (32 bytes); never stored in the database
+  std::filesystem::path head_file;  // "keyed_from, count, newest MAC", replaced atomically after each append
+};
+
+// The audit key file: 32 random bytes, created 0600 with O_EXCL when it does not exist yet.
+Result<std::vector<unsigned char>> load_or_create_audit_key(const std::filesystem::path& file);
 
 class Database final : public CaRepository,
                        public CertificateRepository,
@@ -30,9 +44,12 @@ class Database final : public CaRepository,
   // transaction: a CRL of a large CA runs to megabytes, and only the latest is ever served.
   static constexpr std::int64_t kCrlsKeptPerIssuer = 10;
 
-  // Opens (creating when missing) and migrates. A database whose schema is newer than this
-  // build knows is refused with Errc::conflict.
-  static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file);
+  // Opens (creating when missing, mode 0600, as are its -wal and -shm files) and migrates. A database
+  // whose schema is newer than this build knows is refused with Errc::conflict. With a seal, new audit
+  // entries carry an HMAC and the head file is kept; a missing head file is started at the next entry
+  // (the entries before it are verified as they are, their chain pinned by the first keyed entry).
+  static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file,
+                                                std::optional<AuditSeal> seal = std::nullopt);
   ~Database() override;
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -42,7 +59,7 @@ class Database final : public CaRepository,
 
   // Online backup (SQLite backup API) to a new file that opens as a database of its own.
   Result<void> backup_to(const std::filesystem::path& file);
-  // Recomputes the audit hash chain.
+  // Recomputes the audit chain (MACs from keyed_from on) and checks it against the head file.
   Result<AuditVerification> verify_audit();
   // PRAGMA integrity_check == "ok"
   Result<bool> integrity_ok();
@@ -81,6 +98,12 @@ class Database final : public CaRepository,
   // written then); Errc::not_found when the issuer does not exist. created_at is audit.at.
   Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) override;
   Result<CrlRecord> latest_crl(std::int64_t issuer_id) override;
+  // One read transaction: revoked_entries, then the latest number, then the revision.
+  Result<CrlSnapshot> crl_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at) override;
+  Result<std::int64_t> revocation_revision(std::int64_t issuer_id) override;
+  // Test seam: runs inside crl_snapshot between reading the entries and reading the CRL number, the
+  // very moment another process's revoke + publish would break a snapshot that was not one.
+  void set_crl_snapshot_hook(std::function<void()> hook) { crl_snapshot_hook_ = std::move(hook); }
 
   // OcspSignerRepository
   Result<OcspSignerRecord> current_ocsp_signer(std::int64_t issuer_id) override;
@@ -105,6 +128,7 @@ class Database final : public CaRepository,
   std::unique_ptr<Impl> impl_;
   int schema_version_ = 0;
   std::mutex mutex_;
+  std::function<void()> crl_snapshot_hook_;
 };
 
 // The SQL migrations compiled in, ordered by number (generated from db/migrations/NNN_name.sql).
