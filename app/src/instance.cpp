@@ -98,7 +98,8 @@ Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_dire
       .verify_audit = [&store]() -> Result<service::AuditCheck> {
         auto checked = store.verify_audit();
         if (!checked) return std::unexpected(checked.error());
-        return service::AuditCheck{checked->intact, checked->entries, checked->first_bad_sequence, checked->reason};
+        return service::AuditCheck{checked->intact, checked->entries, checked->first_bad_sequence, checked->reason,
+                                   checked->keyed_from, checked->head_count};
       },
   });
   return instance;

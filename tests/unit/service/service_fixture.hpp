@@ -26,7 +26,8 @@ struct ServiceFixture : AuthorityFixture {
         .verify_audit = [this]() -> Result<service::AuditCheck> {
           auto checked = database->verify_audit();
           if (!checked) return std::unexpected(checked.error());
-          return service::AuditCheck{checked->intact, checked->entries, checked->first_bad_sequence, checked->reason};
+          return service::AuditCheck{checked->intact, checked->entries, checked->first_bad_sequence, checked->reason,
+                                   checked->keyed_from, checked->head_count};
         },
     });
     auto other = authority->create_ca({"other", "Other Issuing CA", *KeySpec::parse("p256"), 3650, "root", 0, false, "test"});

@@ -85,6 +85,8 @@ struct AuditCheck {
   std::int64_t entries = 0;
   std::optional<std::int64_t> first_bad_sequence;
   std::string reason;
+  std::optional<std::int64_t> keyed_from;  // first entry that must carry an HMAC (none: unsealed log)
+  std::int64_t head_count = 0;             // entries the head file outside the database vouches for
 };
 
 // What the service is built from. The audit chain check is the store's (it recomputes hashes over
