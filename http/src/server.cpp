@@ -399,6 +399,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     request.tls = kTls;
     request.client_chain = client_chain_;
     ++served_;
+    http10_ = message.version() < 11;
     keep_alive_ = message.keep_alive() && served_ < server_.settings.limits.max_requests_per_connection;
     head_ = request.method == "HEAD";
     std::string asked = request.method;
@@ -466,24 +467,35 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (!keep_alive_) {
       out_ += "Connection: close\r\n";
     } else {
+      if (http10_) out_ += "Connection: keep-alive\r\n";  // 1.0 clients close unless told
       // Tells clients when an idle connection goes, so they do not race its close with a request.
       out_ += keep_alive_header_;
     }
     out_ += "\r\n";
-    if (!no_body && !head_) out_ += response.body;
+    pending_ = std::move(response);
+    if (no_body || head_) pending_.body.clear();
 
     if (server_.access) {
       const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count();
       server_.access->info("{} {} {} {} {} {}us", peer_, escape_for_log(method, 16), escape_for_log(target, 256),
-                           response.status, head_ || no_body ? 0 : response.body.size(), micros);
+                           pending_.status, pending_.body.size(), micros);
     }
     arm(server_.settings.limits.write_timeout);
-    asio::async_write(stream_, asio::buffer(out_), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(out_), asio::buffer(pending_.body)};
+    asio::async_write(stream_, buffers, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->close();
       self->disarm();
+      self->release_memory();
       if (!self->keep_alive_) return self->linger();
       self->wait_for_request();
     });
+  }
+
+  // A connection that once carried a large body or answer does not keep that memory while idle.
+  void release_memory() {
+    pending_ = Response();
+    if (out_.capacity() > 4096) std::string().swap(out_);
+    if (buffer_.size() == 0 && buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();
   }
 
   // Closing right after an early answer (413 while the client still sends) would make the kernel
@@ -495,10 +507,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
     arm(std::chrono::seconds(1));
+    discard_ = std::make_unique<std::array<char, 4096>>();
     drain();
   }
   void drain() {
-    socket().async_read_some(asio::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+    socket().async_read_some(asio::buffer(*discard_), [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
       self->discarded_ += n;
       if (ec || self->discarded_ > 1024 * 1024 || self->phase_ == Phase::closed) return self->close();
       self->drain();
@@ -525,7 +538,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::string out_;
   std::string interim_;
   std::string keep_alive_header_;
-  std::array<char, 16 * 1024> discard_{};
+  std::unique_ptr<std::array<char, 4096>> discard_;  // only while lingering: idle connections stay small
+  Response pending_;                                 // the response being written (its body is not copied)
   std::size_t discarded_ = 0;
   std::string peer_;
   std::vector<std::vector<std::uint8_t>> client_chain_;
@@ -534,6 +548,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::size_t served_ = 0;
   bool keep_alive_ = true;
   bool head_ = false;
+  bool http10_ = false;
   bool deadline_hit_ = false;
   bool stopping_ = false;
 };
