@@ -25,13 +25,16 @@ if ((${#need[@]})); then
 fi
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFCA_SANITIZE=OFF -DFCA_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target facility-ca >/dev/null
+cmake --build "$build" -j"$(nproc)" --target facility-ca http_fixed >/dev/null
 ca="$build/app/facility-ca"
+fixed="$build/bench/http_fixed"
 
 work="$(mktemp -d)"
 server=""
 web=""
+bare=""
 cleanup() {
+  [ -n "$bare" ] && kill -TERM "$bare" 2>/dev/null && wait "$bare" 2>/dev/null || true
   [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
   [ -n "$web" ] && kill -TERM "$web" 2>/dev/null && wait "$web" 2>/dev/null || true
   rm -rf "$work"
@@ -41,6 +44,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port="$(free_port)"
 nginx_port="$(free_port)"
+fixed_port="$(free_port)"
 
 "$ca" init --dir "$work/ca" --url-base "http://127.0.0.1:$port" >/dev/null 2>&1
 python3 - "$work/ca/config.json" "$port" <<'PY'
@@ -74,6 +78,7 @@ openssl ocsp -respin "$work/expected.der" -issuer "$work/issuing.pem" -cert "$wo
 
 mkdir -p "$work/nginx/root" "$work/nginx/tmp"
 cp "$work/expected.der" "$work/nginx/root/response.der"
+chmod -R a+rX "$work"  # nginx workers run as another user when the bench runs as root
 cat >"$work/nginx/nginx.conf" <<NGINX
 worker_processes $threads;
 pid $work/nginx/nginx.pid;
@@ -96,6 +101,14 @@ nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 web=$!
 for _ in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:$nginx_port/" && break
+  sleep 0.1
+done
+
+# The transport alone: fca::http answering the same bytes from memory, no OCSP work.
+"$fixed" "$fixed_port" "$work/expected.der" 2 &
+bare=$!
+for _ in $(seq 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$fixed_port/" && break
   sleep 0.1
 done
 
@@ -129,10 +142,13 @@ run_wrk() {  # url connections → "ok bad errors rate p50 p99"
 rows=()
 for c in $counts; do
   read -r f_ok f_bad f_err f_rate f_p50 f_p99 <<<"$(run_wrk "http://127.0.0.1:$port$path" "$c")"
+  read -r b_ok b_bad b_err b_rate b_p50 b_p99 <<<"$(run_wrk "http://127.0.0.1:$fixed_port$path" "$c")"
   read -r n_ok n_bad n_err n_rate n_p50 n_p99 <<<"$(run_wrk "http://127.0.0.1:$nginx_port$path" "$c")"
   ratio="$(awk -v a="$f_rate" -v b="$n_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-  rows+=("$(printf '| %5s | %10.0f | %7s | %7s | %9s | %10.0f | %7s | %7s | %9s | %5s |' "$c" "$f_rate" "$f_p50" "$f_p99" \
-    "$f_bad/$f_err" "$n_rate" "$n_p50" "$n_p99" "$n_bad/$n_err" "$ratio")")
+  bare_ratio="$(awk -v a="$b_rate" -v b="$n_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  rows+=("$(printf '| %5s | %9.0f | %7s | %7s | %9s | %9.0f | %7s | %9s | %9.0f | %7s | %9s | %9s | %10s |' \
+    "$c" "$f_rate" "$f_p50" "$f_p99" "$f_bad/$f_err" "$b_rate" "$b_p99" "$b_bad/$b_err" "$n_rate" "$n_p99" "$n_bad/$n_err" \
+    "$ratio" "$bare_ratio")")
 done
 
 # After the load: the responder still answers, and the answer verifies.
@@ -145,11 +161,13 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1)
 echo "load: wrk -t$threads -d${seconds}s, keep-alive, GET $path ($(stat -c %s "$work/expected.der") bytes), Lua-checked bodies"
 echo "facility-ca: $(sed -n 's/.*"io_threads": \([0-9]*\).*/\1/p' "$work/ca/config.json" | head -1) I/O threads, access log to /dev/null; nginx: $threads workers, access log to /dev/null"
 echo
-echo "| conns | fca req/s  | fca p50 | fca p99 | bad/errs  | nginx req/s | ngx p50 | ngx p99 | bad/errs  | ratio |"
-echo "|------:|-----------:|--------:|--------:|----------:|-----------:|--------:|--------:|----------:|------:|"
+echo "| conns | OCSP req/s | p50 ms  | p99 ms  | bad/errs  | http req/s | p99 ms  | bad/errs  | nginx r/s | p99 ms  | bad/errs  | OCSP/nginx | http/nginx |"
+echo "|------:|----------:|--------:|--------:|----------:|----------:|--------:|----------:|----------:|--------:|----------:|----------:|-----------:|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "latencies in ms; bad = answers that were not 200 with the expected bytes; errs = socket errors and timeouts"
+echo "OCSP = facility-ca serve (pre-signed answer: request parsed, status read, cached DER sent);"
+echo "http = bench/http_fixed (the same bytes from memory on fca::http: the transport alone); nginx = the same bytes as a file."
+echo "bad = answers that were not 200 with the expected bytes; errs = socket errors and timeouts (wrk --timeout 2s)"
 echo "openssl ocsp sample after the load: $sample_result"
 if [ -s "$work/serve.err" ]; then
   echo "serve warnings/errors during the run: $(wc -l <"$work/serve.err") lines, first:"
