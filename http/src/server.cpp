@@ -114,13 +114,14 @@ std::string_view reason_of(int status) {
 struct ListenerState {
   ListenerSpec spec;
   tcp::acceptor acceptor;
+  asio::steady_timer retry;  // after a failed accept (out of descriptors): wait, do not spin
   std::atomic<std::size_t> connections{0};
   mutable std::mutex tls_mutex;
   std::shared_ptr<TlsContext> tls;
   std::string label;  // "127.0.0.1:8080", for log lines
   Clock::time_point last_refusal_log{};
 
-  ListenerState(asio::io_context& io, ListenerSpec s) : spec(std::move(s)), acceptor(io), tls(spec.tls) {}
+  ListenerState(asio::io_context& io, ListenerSpec s) : spec(std::move(s)), acceptor(io), retry(io), tls(spec.tls) {}
   std::shared_ptr<TlsContext> current_tls() const {
     std::lock_guard lock(tls_mutex);
     return tls;
@@ -614,8 +615,17 @@ void Server::Impl::accept(const std::shared_ptr<ListenerState>& listener) {
           log->error("http {}: cannot start a connection: {}", listener->label, e.what());
         }
       }
-    } else if (ec == asio::error::no_descriptors) {
-      log->error("http {}: out of file descriptors", listener->label);
+    } else {
+      const auto now = Clock::now();
+      if (now - listener->last_refusal_log > std::chrono::seconds(1)) {
+        listener->last_refusal_log = now;
+        log->error("http {}: accept failed: {}", listener->label, ec.message());
+      }
+      listener->retry.expires_after(std::chrono::milliseconds(100));
+      listener->retry.async_wait([this, listener](beast::error_code) {
+        if (!stopping) accept(listener);
+      });
+      return;
     }
     accept(listener);
   });
@@ -685,6 +695,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
     asio::post(impl.io, [listener] {
       beast::error_code ec;
       listener->acceptor.close(ec);
+      listener->retry.cancel();
     });
   }
   // Idle connections close now; the others when their answer is written.
