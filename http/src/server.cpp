@@ -699,12 +699,17 @@ void Server::shutdown(std::chrono::milliseconds grace) {
     });
   }
   // Idle connections close now; the others when their answer is written.
+  // Collected under the lock, told outside it: the last reference may be dropped here, and a
+  // session's destructor takes the same lock.
+  std::vector<std::shared_ptr<SessionBase>> open;
   {
     std::lock_guard lock(impl.sessions_mutex);
     for (auto& [key, weak] : impl.sessions) {
-      if (auto session = weak.lock()) session->request_stop();
+      if (auto session = weak.lock()) open.push_back(std::move(session));
     }
   }
+  for (auto& session : open) session->request_stop();
+  open.clear();
   {
     std::unique_lock lock(impl.sessions_mutex);
     impl.sessions_gone.wait_for(lock, grace, [&impl] { return impl.sessions.empty(); });
