@@ -174,9 +174,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   raise_descriptor_limit(log, config.serve);
   std::shared_ptr<spdlog::details::thread_pool> access_pool;
   auto access = access_logger(access_pool);
-  http::Server server(transport_settings(config.serve), instance.logger(), access);
-
-  // The front ends outlive the server's threads (declared first, destroyed last).
+  // The front ends outlive the server and its threads (declared first, destroyed last).
   auto& database = instance.database();
   const crl::CrlFrontEnd crl_front_end([&database](std::string_view name) { return database.find_ca(name); }, instance.crls(),
                                        crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
@@ -185,6 +183,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
       ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
                              static_cast<std::size_t>(config.serve.max_body_bytes)},
       instance.logger());
+  http::Server server(transport_settings(config.serve), instance.logger(), access);
 
   for (const auto& listener_config : config.serve.listeners) {
     auto router = std::make_shared<http::Router>(instance.logger());
