@@ -576,11 +576,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 void Server::Impl::refuse(const std::shared_ptr<ListenerState>& listener, tcp::socket socket) {
   // Over the connection cap: a clear answer for plain HTTP clients (TLS ones just see the close),
   // sent without waiting: it fits any socket buffer, and a peer that does not read loses it.
-  static constexpr std::string_view kBusy =
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nRetry-After: 1\r\n"
-      "Connection: close\r\n\r\n503: too many connections\r\n\r\n";
   if (!listener->spec.tls) {
-    ::send(socket.native_handle(), kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const std::string busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nDate: " + date_now() +
+                             "\r\nRetry-After: 1\r\nContent-Length: 26\r\nConnection: close\r\n\r\n"
+                             "503: too many connections\n";
+    ::send(socket.native_handle(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   beast::error_code ec;
   socket.shutdown(tcp::socket::shutdown_both, ec);

@@ -380,6 +380,8 @@ TEST_CASE("transport: beyond serve.max_connections a client gets 503 and is clos
   auto refused = ninth.response(3s);
   SERVE_REQUIRE(server, refused.has_value());
   CHECK(refused->status == 503);
+  CHECK(!refused->header("Date").empty());
+  CHECK(refused->body == "503: too many connections\n");
   CHECK(ninth.closed_within(2s));
   SERVE_CHECK(server, server.wait_for_log("serve.max_connections"));
   // One leaves, a newcomer is served.
