@@ -2,32 +2,18 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 
-#include <spdlog/async.h>
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
-
 #include "fca/crl/crl_http.hpp"
+#include "fca/http/access_log.hpp"
 #include "fca/http/server.hpp"
 #include "fca/ocsp/ocsp_http.hpp"
 
 namespace fca::app {
 namespace {
-
-// One line per request, written by its own thread: a slow terminal or pipe never holds up an answer
-// (when the queue is full the oldest lines are dropped, not the requests). The logger holds its
-// thread pool weakly, so the caller keeps `pool` for as long as it logs.
-std::shared_ptr<spdlog::logger> access_logger(std::shared_ptr<spdlog::details::thread_pool>& pool) {
-  pool = std::make_shared<spdlog::details::thread_pool>(8192, 1);
-  auto logger = std::make_shared<spdlog::async_logger>("access", std::make_shared<spdlog::sinks::stdout_sink_mt>(), pool,
-                                                       spdlog::async_overflow_policy::overrun_oldest);
-  logger->set_formatter(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc));
-  logger->flush_on(spdlog::level::info);
-  return logger;
-}
 
 std::string listener_url(const ListenerConfig& listener, int port) {
   const bool v6 = listener.address.find(':') != std::string::npos;
@@ -172,8 +158,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   }
 
   raise_descriptor_limit(log, config.serve);
-  std::shared_ptr<spdlog::details::thread_pool> access_pool;
-  auto access = access_logger(access_pool);
+  auto access = http::make_access_logger("access", STDOUT_FILENO);
   // The front ends outlive the server and its threads (declared first, destroyed last).
   auto& database = instance.database();
   const crl::CrlFrontEnd crl_front_end([&database](std::string_view name) { return database.find_ca(name); }, instance.crls(),

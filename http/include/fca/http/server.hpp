@@ -42,8 +42,8 @@ struct ListenerSpec {
 
 class Server {
  public:
-  // `access` gets one line per request; it should be an asynchronous logger (the request path
-  // never waits for a disk or a pipe).
+  // `access` gets one line per request (null: none); make_access_logger() gives one that never
+  // makes the request path wait for a disk or a pipe.
   Server(ServerSettings settings, std::shared_ptr<spdlog::logger> log, std::shared_ptr<spdlog::logger> access);
   ~Server();
   Server(const Server&) = delete;
