@@ -7,7 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libssl-dev openssl
   libsqlite3-dev sqlite3
-  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libboost1.81-dev  # header-only Boost.Beast and Boost.Asio: the HTTP transport
+  nlohmann-json3-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev
   softhsm2 libengine-pkcs11-openssl libp11-dev opensc
   libp11-kit-dev  # pkcs11.h: the key store generates token keys through the PKCS#11 C API

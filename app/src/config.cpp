@@ -314,12 +314,17 @@ void read_serve(Section serve, Config& config) {
       }
     }
   }
+  if (auto v = serve.integer("io_threads", 1, 64)) out.io_threads = *v;
   if (auto v = serve.integer("threads", 1, 256)) out.threads = *v;
+  if (auto v = serve.integer("worker_queue", 1, 1000000)) out.worker_queue = *v;
   if (auto v = serve.integer("max_body_bytes", 1024, 64 * 1024 * 1024)) out.max_body_bytes = *v;
+  if (auto v = serve.integer("max_header_bytes", 1024, 1024 * 1024)) out.max_header_bytes = *v;
+  if (auto v = serve.integer("max_connections", 1, 1000000)) out.max_connections = *v;
   if (auto v = serve.integer("read_timeout_seconds", 1, 3600)) out.read_timeout_seconds = *v;
   if (auto v = serve.integer("write_timeout_seconds", 1, 3600)) out.write_timeout_seconds = *v;
   if (auto v = serve.integer("keep_alive_max_count", 1, 1000000)) out.keep_alive_max_count = *v;
   if (auto v = serve.integer("keep_alive_timeout_seconds", 1, 3600)) out.keep_alive_timeout_seconds = *v;
+  if (auto v = serve.integer("shutdown_grace_seconds", 0, 300)) out.shutdown_grace_seconds = *v;
   if (auto v = serve.integer("scheduler_interval_seconds", 1, 86400)) out.scheduler_interval_seconds = *v;
   if (auto v = serve.integer("hsts_max_age_seconds", 0, 63072000)) out.hsts_max_age_seconds = *v;
   serve.finish();
@@ -508,12 +513,17 @@ nlohmann::ordered_json Config::to_json() const {
     listeners.push_back(std::move(listener));
   }
   out["serve"] = {{"listeners", std::move(listeners)},
+                  {"io_threads", serve.io_threads},
                   {"threads", serve.threads},
+                  {"worker_queue", serve.worker_queue},
                   {"max_body_bytes", serve.max_body_bytes},
+                  {"max_header_bytes", serve.max_header_bytes},
+                  {"max_connections", serve.max_connections},
                   {"read_timeout_seconds", serve.read_timeout_seconds},
                   {"write_timeout_seconds", serve.write_timeout_seconds},
                   {"keep_alive_max_count", serve.keep_alive_max_count},
                   {"keep_alive_timeout_seconds", serve.keep_alive_timeout_seconds},
+                  {"shutdown_grace_seconds", serve.shutdown_grace_seconds},
                   {"scheduler_interval_seconds", serve.scheduler_interval_seconds},
                   {"hsts_max_age_seconds", serve.hsts_max_age_seconds}};
   out["ocsp"] = {{"path", ocsp.path},

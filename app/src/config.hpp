@@ -58,12 +58,17 @@ struct ListenerConfig {
 
 struct ServeConfig {
   std::vector<ListenerConfig> listeners{ListenerConfig{}};
-  int threads = 8;                      // worker threads per listener
-  int max_body_bytes = 64 * 1024;       // larger requests get 413
-  int read_timeout_seconds = 5;
+  int io_threads = 2;                   // event loops shared by every listener
+  int threads = 4;                      // worker pool: signing, CRL builds, database reads
+  int worker_queue = 1024;              // requests waiting for a worker; beyond: 503
+  int max_body_bytes = 64 * 1024;       // larger requests get 413, whatever the framing
+  int max_header_bytes = 16 * 1024;     // request line + header block; larger get 431
+  int max_connections = 4096;           // per listener; beyond: 503 and close
+  int read_timeout_seconds = 5;         // whole-request deadline, first byte to last: 408
   int write_timeout_seconds = 5;
-  int keep_alive_max_count = 1000;      // requests per connection (cpp-httplib's default of 5 is too low)
-  int keep_alive_timeout_seconds = 5;
+  int keep_alive_max_count = 1000;      // requests per connection
+  int keep_alive_timeout_seconds = 5;   // idle time between requests
+  int shutdown_grace_seconds = 5;       // SIGTERM: requests in flight get this long to finish
   int scheduler_interval_seconds = 60;  // how often CRL and OCSP freshness is checked
   int hsts_max_age_seconds = 31536000;  // HTTPS listeners; 0 leaves the header out
 };

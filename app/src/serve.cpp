@@ -1,39 +1,19 @@
 #include "serve.hpp"
 
-#include <httplib.h>
-#include <openssl/ssl.h>
 #include <signal.h>
-
-#include <sys/socket.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/pattern_formatter.h>
-
 #include "fca/crl/crl_http.hpp"
+#include "fca/http/access_log.hpp"
+#include "fca/http/server.hpp"
 #include "fca/ocsp/ocsp_http.hpp"
 
 namespace fca::app {
 namespace {
-
-// BCP-003-01: TLS 1.3 suites, then the TLS 1.2 list in its priority order. Nothing else is offered.
-constexpr const char* kTls13Suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-SHA256:"
-    "ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA384:"
-    "DHE-RSA-AES128-SHA256:DHE-RSA-AES256-SHA256";
-
-thread_local std::chrono::steady_clock::time_point request_started;
-
-std::shared_ptr<spdlog::logger> access_logger() {
-  auto logger = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stdout_sink_mt>());
-  logger->set_formatter(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc));
-  logger->flush_on(spdlog::level::info);
-  return logger;
-}
 
 std::string listener_url(const ListenerConfig& listener, int port) {
   const bool v6 = listener.address.find(':') != std::string::npos;
@@ -47,87 +27,33 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-bool restrict_tls(SSL_CTX* ctx) {
-  return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 && SSL_CTX_set_ciphersuites(ctx, kTls13Suites) == 1 &&
-         SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) == 1 &&
-         (SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION), true);
+http::ServerSettings transport_settings(const ServeConfig& serve) {
+  http::ServerSettings settings;
+  settings.io_threads = serve.io_threads;
+  settings.worker_threads = serve.threads;
+  settings.worker_queue = static_cast<std::size_t>(serve.worker_queue);
+  settings.limits.max_header_bytes = static_cast<std::size_t>(serve.max_header_bytes);
+  settings.limits.max_body_bytes = static_cast<std::size_t>(serve.max_body_bytes);
+  settings.limits.request_timeout = std::chrono::seconds(serve.read_timeout_seconds);
+  settings.limits.idle_timeout = std::chrono::seconds(serve.keep_alive_timeout_seconds);
+  settings.limits.write_timeout = std::chrono::seconds(serve.write_timeout_seconds);
+  settings.limits.max_connections = static_cast<std::size_t>(serve.max_connections);
+  settings.limits.max_requests_per_connection = static_cast<std::size_t>(serve.keep_alive_max_count);
+  return settings;
 }
 
-struct Listener {
-  ListenerConfig config;
-  std::unique_ptr<httplib::Server> server;
-  int port = 0;
-  std::thread thread;
-};
-
-// cpp-httplib's knobs set on purpose: Nagle off (40 ms stalls on keep-alive otherwise), a keep-alive
-// allowance above its default of 5, a bounded body, timeouts, and a fixed worker pool.
-Result<std::unique_ptr<httplib::Server>> make_server(const ListenerConfig& listener, const ServeConfig& serve) {
-  std::unique_ptr<httplib::Server> server;
-  if (listener.tls_certificate && listener.tls_key) {
-    auto tls = std::make_unique<httplib::SSLServer>(listener.tls_certificate->c_str(), listener.tls_key->c_str());
-    if (!tls->is_valid() || !restrict_tls(tls->ssl_context())) {
-      return fail(Errc::invalid_input, "TLS listener " + listener.address + ":" + std::to_string(listener.port) +
-                                           ": cannot load " + *listener.tls_certificate + " / " + *listener.tls_key);
-    }
-    server = std::move(tls);
-  } else {
-    server = std::make_unique<httplib::Server>();
+// Every listener's connections need a descriptor each: take the hard limit the system allows.
+void raise_descriptor_limit(spdlog::logger& log, const ServeConfig& serve) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
   }
-  const auto threads = static_cast<std::size_t>(serve.threads);
-  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server->set_tcp_nodelay(true);
-  server->set_keep_alive_max_count(static_cast<std::size_t>(serve.keep_alive_max_count));
-  server->set_keep_alive_timeout(serve.keep_alive_timeout_seconds);
-  server->set_read_timeout(serve.read_timeout_seconds, 0);
-  server->set_write_timeout(serve.write_timeout_seconds, 0);
-  server->set_payload_max_length(static_cast<std::size_t>(serve.max_body_bytes));
-  // cpp-httplib sets SO_REUSEPORT by default, which lets a second server bind a port in use and
-  // silently share its connections; SO_REUSEADDR alone still allows a quick restart.
-  server->set_socket_options([](int sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  return server;
-}
-
-void install_logging(httplib::Server& server, const std::shared_ptr<spdlog::logger>& access, spdlog::logger& log,
-                     bool https, int hsts_max_age) {
-  server.set_pre_routing_handler([https, hsts_max_age](const httplib::Request&, httplib::Response& res) {
-    request_started = std::chrono::steady_clock::now();
-    if (https && hsts_max_age > 0) res.set_header("Strict-Transport-Security", "max-age=" + std::to_string(hsts_max_age));
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  // cpp-httplib adds no Date header; RFC 9110 requires one and RFC 5019 caching relies on it.
-  server.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Date", http_date(std::chrono::system_clock::now()));
-  });
-  server.set_logger([access](const httplib::Request& req, const httplib::Response& res) {
-    const auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - request_started).count();
-    access->info("{} {} {} {} {} {}us", req.remote_addr, req.method, req.path.substr(0, 256), res.status, res.body.size(),
-                 micros);
-  });
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    switch (res.status) {
-      case 404: res.set_content("404 Not Found\n", "text/plain"); break;
-      case 405: res.set_content("405 Method Not Allowed\n", "text/plain"); break;
-      case 413: res.set_content("413 Payload Too Large\n", "text/plain"); break;
-      default: res.set_content(std::to_string(res.status) + "\n", "text/plain");
-    }
-  });
-  server.set_exception_handler([&log](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
-    try {
-      if (error) std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      log.error("{} {}: unhandled exception: {}", req.method, req.path.substr(0, 256), e.what());
-    } catch (...) {
-      log.error("{} {}: unhandled exception", req.method, req.path.substr(0, 256));
-    }
-    res.status = 500;
-    res.set_content("500 Internal Server Error\n", "text/plain");
-  });
+  const auto wanted = static_cast<rlim_t>(serve.max_connections) * serve.listeners.size() + 64;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    log.warn("serve.max_connections x listeners needs ~{} file descriptors; the limit is {}", wanted, limit.rlim_cur);
+  }
 }
 
 }  // namespace
@@ -231,53 +157,60 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
     }
   }
 
-  auto access = access_logger();
-  std::vector<Listener> listeners;
+  raise_descriptor_limit(log, config.serve);
+  auto access = http::make_access_logger("access", STDOUT_FILENO);
+  // The front ends outlive the server and its threads (declared first, destroyed last).
+  auto& database = instance.database();
+  const crl::CrlFrontEnd crl_front_end([&database](std::string_view name) { return database.find_ca(name); }, instance.crls(),
+                                       crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
+  const ocsp::OcspFrontEnd ocsp_front_end(
+      instance.ocsp(),
+      ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
+                             static_cast<std::size_t>(config.serve.max_body_bytes)},
+      instance.logger());
+  http::Server server(transport_settings(config.serve), instance.logger(), access);
+
   for (const auto& listener_config : config.serve.listeners) {
-    auto server = make_server(listener_config, config.serve);
-    if (!server) {
-      log.error("{}", server.error().message);
-      return 1;
-    }
-    Listener listener{listener_config, std::move(*server), 0, {}};
-    install_logging(*listener.server, access, log, listener_config.tls_certificate.has_value(),
-                    config.serve.hsts_max_age_seconds);
+    auto router = std::make_shared<http::Router>(instance.logger());
     const auto carries = [&](std::string_view frontend) {
       return std::ranges::find(listener_config.frontends, frontend) != listener_config.frontends.end();
     };
-    // CRL routes first: cpp-httplib takes the first matching route, and an OCSP prefix of "" matches
-    // every path.
-    if (carries("crl")) {
-      crl::mount(*listener.server, instance.database(), instance.crls(),
-                 crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
+    // The router takes the longest matching prefix, so /crl/ and /ca/ win over an OCSP prefix of "".
+    if (carries("crl")) crl_front_end.mount(*router);
+    if (carries("ocsp")) ocsp_front_end.mount(*router);
+
+    http::ListenerSpec spec;
+    spec.address = listener_config.address;
+    spec.port = listener_config.port;
+    spec.router = std::move(router);
+    spec.hsts_max_age_seconds = config.serve.hsts_max_age_seconds;
+    if (listener_config.tls_certificate && listener_config.tls_key) {
+      auto tls = http::TlsContext::bcp003_server();
+      if (!tls) {
+        log.error("TLS listener {}:{}: {}", listener_config.address, listener_config.port, tls.error());
+        return 1;
+      }
+      if (auto added = (*tls)->add_certificate(resolve_in(instance.data_directory(), *listener_config.tls_certificate).string(),
+                                               resolve_in(instance.data_directory(), *listener_config.tls_key).string());
+          !added) {
+        log.error("TLS listener {}:{}: cannot load {} / {}: {}", listener_config.address, listener_config.port,
+                  *listener_config.tls_certificate, *listener_config.tls_key, added.error());
+        return 1;
+      }
+      spec.tls = std::move(*tls);
     }
-    if (carries("ocsp")) {
-      ocsp::mount(*listener.server, instance.ocsp(),
-                  ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
-                                         static_cast<std::size_t>(config.serve.max_body_bytes)},
-                  instance.logger());
-    }
-    if (listener_config.port == 0) {
-      listener.port = listener.server->bind_to_any_port(listener_config.address);
-    } else if (listener.server->bind_to_port(listener_config.address, listener_config.port)) {
-      listener.port = listener_config.port;
-    }
-    if (listener.port <= 0) {
-      log.error("cannot listen on {}:{} (address in use, or not an address of this machine)", listener_config.address,
-                listener_config.port);
+    auto port = server.listen(std::move(spec));
+    if (!port) {
+      log.error("{} (address in use, or not an address of this machine)", port.error());
       return 1;
     }
-    listeners.push_back(std::move(listener));
+    log.info("listening on {} ({})", listener_url(listener_config, *port), join(listener_config.frontends));
   }
 
   Scheduler scheduler(std::chrono::seconds(config.serve.scheduler_interval_seconds),
                       {[&instance] { refresh_revocation_data(instance); }});
   scheduler.start();
-  for (auto& listener : listeners) {
-    auto* server = listener.server.get();
-    listener.thread = std::thread([server] { server->listen_after_bind(); });
-    log.info("listening on {} ({})", listener_url(listener.config, listener.port), join(listener.config.frontends));
-  }
+  server.start();
 
   int exit_code = 0;
   for (;;) {
@@ -296,13 +229,12 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
       scheduler.wake();
       continue;
     }
-    log.info("{}: stopping (requests in flight finish first)", received == SIGINT ? "SIGINT" : "SIGTERM");
+    log.info("{}: stopping (requests in flight get {} s to finish)", received == SIGINT ? "SIGINT" : "SIGTERM",
+             config.serve.shutdown_grace_seconds);
     break;
   }
-  for (auto& listener : listeners) listener.server->stop();
-  for (auto& listener : listeners) {
-    if (listener.thread.joinable()) listener.thread.join();
-  }
+  server.shutdown(std::chrono::seconds(config.serve.shutdown_grace_seconds));
+  access->flush();
   scheduler.stop();
   log.info("stopped");
   return exit_code;

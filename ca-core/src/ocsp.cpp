@@ -320,7 +320,7 @@ Result<OcspAnswer> OcspService::sign_answer(const Responder& responder, const st
   return answer;
 }
 
-OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
+std::optional<OcspAnswer> OcspService::answer(std::span<const std::uint8_t> request_der, bool may_sign) {
   if (request_der.empty()) return error_answer(OcspOutcome::malformed_request, "empty request");
   const unsigned char* p = request_der.data();
   OcspRequestPtr request(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request_der.size())));
@@ -380,6 +380,7 @@ OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
     }
   }
 
+  if (!may_sign) return std::nullopt;
   auto answer = sign_answer(*responder, ids, records, has_nonce ? request.get() : nullptr);
   if (!answer) return error_answer(OcspOutcome::internal_error, answer.error().message);
   if (key) {
@@ -388,6 +389,12 @@ OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
     if (cache_.size() < settings_.max_cache_entries || cache_.contains(*key)) cache_[*key] = std::move(entry);
   }
   return std::move(*answer);
+}
+
+OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) { return *answer(request_der, true); }
+
+std::optional<OcspAnswer> OcspService::respond_cached(std::span<const std::uint8_t> request_der) {
+  return answer(request_der, false);
 }
 
 Result<int> OcspService::refresh_cache() {

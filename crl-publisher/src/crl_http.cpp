@@ -1,86 +1,103 @@
 #include "fca/crl/crl_http.hpp"
 
-#include <httplib.h>
+#include <algorithm>
 
-#include <ctime>
-
+#include "fca/core/clock.hpp"
 #include "fca/core/x509.hpp"
 
 namespace fca::crl {
 namespace {
 
-void not_found(httplib::Response& res, const std::string& what) {
-  res.status = 404;
-  res.set_content(what + " not found\n", "text/plain");
+struct Named {
+  std::string name;
+  std::string extension;
+};
+
+// "/crl/issuing.pem" under "/crl/" → {"issuing", "pem"}; nullopt unless the name is [a-z0-9-]{1,64}
+// and the extension one of `extensions`.
+std::optional<Named> parse_name(std::string_view path, std::string_view prefix, std::initializer_list<std::string_view> extensions) {
+  if (!path.starts_with(prefix)) return std::nullopt;
+  path.remove_prefix(prefix.size());
+  const auto dot = path.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 64) return std::nullopt;
+  const auto name = path.substr(0, dot);
+  const auto extension = path.substr(dot + 1);
+  if (!std::ranges::all_of(name, [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; })) {
+    return std::nullopt;
+  }
+  if (std::ranges::find(extensions, extension) == extensions.end()) return std::nullopt;
+  return Named{std::string(name), std::string(extension)};
 }
 
-void internal_error(httplib::Response& res, spdlog::logger& log, const Error& error) {
+http::Response internal_error(spdlog::logger& log, const Error& error) {
   log.error("crl: {}", error.message);
-  res.status = 500;
-  res.set_content("internal error\n", "text/plain");
+  return http::text_response(500);
 }
 
 }  // namespace
 
-void mount(httplib::Server& server, CaRepository& cas, CrlService& crls, CrlHttpSettings settings,
-           std::shared_ptr<spdlog::logger> log) {
-  // BCP-003-01: methods the API does not allow get 405, with the ones it does.
-  const auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
-    res.status = 405;
-    res.set_header("Allow", "GET, HEAD");
-    res.set_content("405 Method Not Allowed: CRLs and CA certificates are read with GET\n", "text/plain");
-  };
-  for (const char* pattern : {R"(/crl/.*)", R"(/ca/.*)"}) {
-    server.Post(pattern, not_allowed);
-    server.Put(pattern, not_allowed);
-    server.Patch(pattern, not_allowed);
-    server.Delete(pattern, not_allowed);
+CrlFrontEnd::CrlFrontEnd(CaLookup find_ca, CrlService& crls, CrlHttpSettings settings, std::shared_ptr<spdlog::logger> log)
+    : find_ca_(std::move(find_ca)), crls_(crls), settings_(settings), log_(std::move(log)) {}
+
+http::Response CrlFrontEnd::crl(const http::Request& request) const {
+  const auto named = parse_name(request.path(), "/crl/", {"crl", "pem"});
+  if (!named) return http::text_response(404);
+  auto ca = find_ca_(named->name);
+  if (!ca && ca.error().code != Errc::not_found) return internal_error(*log_, ca.error());
+  if (!ca || ca->state != CaState::active) return http::text_response(404, "CRL of CA '" + named->name + "' not found");
+  auto crl = crls_.current(*ca);
+  if (!crl) return internal_error(*log_, crl.error());
+
+  const bool pem = named->extension == "pem";
+  const auto etag = "\"" + named->name + "-" + std::to_string(crl->number) + (pem ? "-pem" : "-der") + "\"";
+  const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(crl->next_update - std::chrono::system_clock::now());
+  const auto max_age = std::clamp(remaining, std::chrono::seconds(0), settings_.max_age_cap);
+  http::Response response;
+  response.set("Cache-Control", "max-age=" + std::to_string(max_age.count()) + ", public, no-transform");
+  response.set("Last-Modified", http_date(crl->this_update));
+  response.set("Expires", http_date(crl->next_update));
+  response.set("ETag", etag);
+  if (request.header("If-None-Match") == etag) {
+    response.status = 304;
+    return response;
   }
+  if (!pem) {
+    response.set("Content-Type", "application/pkix-crl");
+    response.body.assign(crl->der.begin(), crl->der.end());
+    return response;
+  }
+  const unsigned char* p = crl->der.data();
+  X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(crl->der.size())));
+  if (!parsed) return internal_error(*log_, Error{Errc::internal, "stored CRL of " + named->name + " does not parse"});
+  response.set("Content-Type", "application/x-pem-file");
+  response.body = to_pem(parsed.get());
+  return response;
+}
 
-  server.Get(R"(/crl/([a-z0-9-]{1,64})\.(crl|pem))", [&cas, &crls, settings, log](const httplib::Request& req,
-                                                                                   httplib::Response& res) {
-    const std::string name = req.matches[1];
-    const bool pem = req.matches[2] == "pem";
-    auto ca = cas.find_ca(std::string_view(name));
-    if (!ca || ca->state != CaState::active) return not_found(res, "CRL of CA '" + name + "'");
-    auto crl = crls.current(*ca);
-    if (!crl) return internal_error(res, *log, crl.error());
+http::Response CrlFrontEnd::certificate(const http::Request& request) const {
+  const auto named = parse_name(request.path(), "/ca/", {"crt", "pem"});
+  if (!named) return http::text_response(404);
+  auto ca = find_ca_(named->name);
+  if (!ca && ca.error().code != Errc::not_found) return internal_error(*log_, ca.error());
+  if (!ca || ca->state != CaState::active) return http::text_response(404, "CA '" + named->name + "' not found");
+  auto cert = parse_certificate(ca->certificate_pem);
+  if (!cert) return internal_error(*log_, cert.error());
+  http::Response response;
+  response.set("Cache-Control", "max-age=3600, public");
+  if (named->extension == "crt") {
+    const auto der = to_der(cert->get());
+    response.set("Content-Type", "application/pkix-cert");
+    response.body.assign(der.begin(), der.end());
+  } else {
+    response.set("Content-Type", "application/x-pem-file");
+    response.body = ca->certificate_pem + ca->chain_pem;
+  }
+  return response;
+}
 
-    const auto etag = "\"" + name + "-" + std::to_string(crl->number) + (pem ? "-pem" : "-der") + "\"";
-    const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(crl->next_update - std::chrono::system_clock::now());
-    const auto max_age = std::clamp(remaining, std::chrono::seconds(0), settings.max_age_cap);
-    res.set_header("Cache-Control", "max-age=" + std::to_string(max_age.count()) + ", public, no-transform");
-    res.set_header("Last-Modified", http_date(crl->this_update));
-    res.set_header("Expires", http_date(crl->next_update));
-    res.set_header("ETag", etag);
-    if (req.get_header_value("If-None-Match") == etag) {
-      res.status = 304;
-      return;
-    }
-    if (!pem) {
-      res.set_content(std::string(crl->der.begin(), crl->der.end()), "application/pkix-crl");
-      return;
-    }
-    const unsigned char* p = crl->der.data();
-    X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(crl->der.size())));
-    if (!parsed) return internal_error(res, *log, Error{Errc::internal, "stored CRL of " + name + " does not parse"});
-    res.set_content(to_pem(parsed.get()), "application/x-pem-file");
-  });
-
-  server.Get(R"(/ca/([a-z0-9-]{1,64})\.(crt|pem))", [&cas, log](const httplib::Request& req, httplib::Response& res) {
-    const std::string name = req.matches[1];
-    auto ca = cas.find_ca(std::string_view(name));
-    if (!ca || ca->state != CaState::active) return not_found(res, "CA '" + name + "'");
-    auto cert = parse_certificate(ca->certificate_pem);
-    if (!cert) return internal_error(res, *log, cert.error());
-    res.set_header("Cache-Control", "max-age=3600, public");
-    if (req.matches[2] == "crt") {
-      const auto der = to_der(cert->get());
-      res.set_content(std::string(der.begin(), der.end()), "application/pkix-cert");
-    } else {
-      res.set_content(ca->certificate_pem + ca->chain_pem, "application/x-pem-file");
-    }
-  });
+void CrlFrontEnd::mount(http::Router& router) const {
+  router.add(http::Match::prefix, "/crl/", {"GET"}, [this](const http::Request& r) { return crl(r); });
+  router.add(http::Match::prefix, "/ca/", {"GET"}, [this](const http::Request& r) { return certificate(r); });
 }
 
 }  // namespace fca::crl

@@ -1,10 +1,10 @@
 #include "fca/ocsp/ocsp_http.hpp"
 
-#include <httplib.h>
 #include <openssl/evp.h>
 
-#include <ctime>
+#include <algorithm>
 
+#include "fca/core/clock.hpp"
 #include "fca/core/x509.hpp"
 
 namespace fca::ocsp {
@@ -17,17 +17,6 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-bool is_media_type(const std::string& header, std::string_view type) {
-  // Parameters (";charset=...") do not change the media type; case does not matter.
-  std::string value = header.substr(0, header.find(';'));
-  while (!value.empty() && value.back() == ' ') value.pop_back();
-  if (value.size() != type.size()) return false;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(value[i])) != type[i]) return false;
-  }
-  return true;
 }
 
 std::string etag_of(const std::vector<std::uint8_t>& der) {
@@ -76,76 +65,85 @@ std::vector<std::uint8_t> decode_get_request(std::string_view encoded) {
   return der;
 }
 
-void mount(httplib::Server& server, OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log) {
-  auto answer = [&service, settings, log](const httplib::Request& req, httplib::Response& res,
-                                           std::span<const std::uint8_t> der) {
-    const OcspAnswer result = service.respond(der);
-    if (result.outcome != OcspOutcome::successful) {
-      log->warn("ocsp {} {} from {}: {} ({})", req.method, req.path.substr(0, 64), req.remote_addr,
-                outcome_name(result.outcome), result.reason);
-    }
-    res.status = 200;  // OCSP errors travel inside a 200 response (RFC 6960 A.1)
-    const auto now = std::chrono::system_clock::now();
-    if (result.outcome == OcspOutcome::successful && result.cacheable && result.next_update) {
-      const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(*result.next_update - now);
-      const auto max_age = std::clamp(remaining, std::chrono::seconds(0), settings.max_age_cap);
-      const auto etag = etag_of(result.der);
-      res.set_header("Cache-Control", "max-age=" + std::to_string(max_age.count()) + ", public, no-transform, must-revalidate");
-      res.set_header("Last-Modified", http_date(result.this_update.value_or(result.produced_at)));
-      res.set_header("Expires", http_date(*result.next_update));
-      res.set_header("ETag", etag);
-      if (req.method == "GET" && req.get_header_value("If-None-Match") == etag) {
-        res.status = 304;
-        return;
-      }
-    } else {
-      res.set_header("Cache-Control", "max-age=0, no-cache, no-store, must-revalidate");
-    }
-    res.set_content(std::string(result.der.begin(), result.der.end()), kResponseType);
-  };
+OcspFrontEnd::OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log)
+    : service_(service), settings_(std::move(settings)), log_(std::move(log)) {}
 
-  const std::string prefix = settings.path_prefix;
-  const std::string post_pattern = prefix.empty() ? "/" : prefix + "/?";
-  server.Post(post_pattern, [answer, settings, log](const httplib::Request& req, httplib::Response& res) {
-    if (!is_media_type(req.get_header_value("Content-Type"), "application/ocsp-request")) {
-      log->warn("ocsp POST from {}: Content-Type '{}' refused", req.remote_addr, req.get_header_value("Content-Type"));
-      res.status = 415;
-      res.set_content("OCSP requests are POSTed as application/ocsp-request\n", "text/plain");
-      return;
+OcspFrontEnd::Decoded OcspFrontEnd::decode(const http::Request& request) const {
+  Decoded decoded;
+  if (request.method == "POST") {
+    if (!http::is_media_type(request.header("Content-Type"), "application/ocsp-request")) {
+      log_->warn("ocsp POST from {}: Content-Type '{}' refused", request.peer, http::escape_for_log(request.header("Content-Type"), 64));
+      decoded.refused = http::Response(415, "OCSP requests are POSTed as application/ocsp-request\n");
+      return decoded;
     }
-    if (req.body.size() > settings.max_request_bytes) {
-      res.status = 413;
-      res.set_content("OCSP request too large\n", "text/plain");
-      return;
+    if (request.body.size() > settings_.max_request_bytes) {
+      decoded.refused = http::text_response(413, "OCSP request too large");
+      return decoded;
     }
-    const auto* data = reinterpret_cast<const std::uint8_t*>(req.body.data());
-    answer(req, res, std::span<const std::uint8_t>(data, req.body.size()));
-  });
-
-  // BCP-003-01: methods the API does not allow get 405, with the ones it does.
-  const auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
-    res.status = 405;
-    res.set_header("Allow", "GET, POST");
-    res.set_content("405 Method Not Allowed: OCSP takes GET and POST\n", "text/plain");
-  };
-  for (const auto& pattern : {post_pattern, prefix + "/(.+)"}) {
-    server.Put(pattern, not_allowed);
-    server.Patch(pattern, not_allowed);
-    server.Delete(pattern, not_allowed);
-    if (pattern != post_pattern) server.Post(pattern, not_allowed);
+    const auto* data = reinterpret_cast<const std::uint8_t*>(request.body.data());
+    decoded.der.assign(data, data + request.body.size());
+    return decoded;
   }
+  // The raw request target, not a decoded path: exactly the prefix and one '/' are removed, so a
+  // base64 text starting with '/' or holding "//" survives.
+  const std::string_view target = request.path();
+  const std::string with_slash = settings_.path_prefix + "/";
+  if (target.starts_with(with_slash) && target.size() - with_slash.size() <= settings_.max_request_bytes * 2) {
+    decoded.der = decode_get_request(target.substr(with_slash.size()));
+  }
+  return decoded;
+}
 
-  server.Get(prefix + "/(.+)", [answer, prefix, settings](const httplib::Request& req, httplib::Response& res) {
-    // The raw request target, not the decoded path: exactly the prefix and one '/' are removed, so a
-    // base64 text starting with '/' or holding "//" survives.
-    std::string_view target = req.target;
-    target = target.substr(0, target.find('?'));
-    std::vector<std::uint8_t> der;
-    if (target.starts_with(prefix + "/") && target.size() - prefix.size() - 1 <= settings.max_request_bytes * 2) {
-      der = decode_get_request(target.substr(prefix.size() + 1));
+http::Response OcspFrontEnd::format(const http::Request& request, const OcspAnswer& result) const {
+  if (result.outcome != OcspOutcome::successful) {
+    log_->warn("ocsp {} {} from {}: {} ({})", request.method, http::escape_for_log(request.target, 64), request.peer,
+               outcome_name(result.outcome), result.reason);
+  }
+  // OCSP errors travel inside a 200 response (RFC 6960 A.1).
+  http::Response response(200, std::string(result.der.begin(), result.der.end()), kResponseType);
+  const auto now = std::chrono::system_clock::now();
+  if (result.outcome == OcspOutcome::successful && result.cacheable && result.next_update) {
+    const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(*result.next_update - now);
+    const auto max_age = std::clamp(remaining, std::chrono::seconds(0), settings_.max_age_cap);
+    const auto etag = etag_of(result.der);
+    response.set("Cache-Control", "max-age=" + std::to_string(max_age.count()) + ", public, no-transform, must-revalidate");
+    response.set("Last-Modified", http_date(result.this_update.value_or(result.produced_at)));
+    response.set("Expires", http_date(*result.next_update));
+    response.set("ETag", etag);
+    if (request.method == "GET" && request.header("If-None-Match") == etag) {
+      response.status = 304;
+      response.body.clear();
     }
-    answer(req, res, der);
-  });
+  } else {
+    response.set("Cache-Control", "max-age=0, no-cache, no-store, must-revalidate");
+  }
+  return response;
+}
+
+std::optional<http::Response> OcspFrontEnd::answer_cached(const http::Request& request) const {
+  auto decoded = decode(request);
+  if (decoded.refused) return std::move(decoded.refused);
+  auto result = service_.respond_cached(decoded.der);
+  if (!result) return std::nullopt;
+  return format(request, *result);
+}
+
+http::Response OcspFrontEnd::answer(const http::Request& request) const {
+  auto decoded = decode(request);
+  if (decoded.refused) return std::move(*decoded.refused);
+  return format(request, service_.respond(decoded.der));
+}
+
+void OcspFrontEnd::mount(http::Router& router) const {
+  const auto fast = [this](const http::Request& r) { return answer_cached(r); };
+  const auto slow = [this](const http::Request& r) { return answer(r); };
+  const std::vector<std::string> methods{"GET", "POST"};
+  if (settings_.path_prefix.empty()) {
+    router.add(http::Match::prefix, "/", methods, fast, slow);
+  } else {
+    router.add(http::Match::exact, settings_.path_prefix, methods, fast, slow);
+    router.add(http::Match::prefix, settings_.path_prefix + "/", methods, fast, slow);
+  }
 }
 
 }  // namespace fca::ocsp

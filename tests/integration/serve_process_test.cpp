@@ -79,6 +79,11 @@ TEST_CASE("serve: an invalid serve configuration stops serve at start, naming th
       {"unknown front end", [](nlohmann::json& c) { c["serve"]["listeners"][0]["frontends"] = {"smtp"}; },
        "serve.listeners[0].frontends"},
       {"tiny max body", [](nlohmann::json& c) { c["serve"]["max_body_bytes"] = 10; }, "serve.max_body_bytes"},
+      {"tiny header limit", [](nlohmann::json& c) { c["serve"]["max_header_bytes"] = 10; }, "serve.max_header_bytes"},
+      {"no connections", [](nlohmann::json& c) { c["serve"]["max_connections"] = 0; }, "serve.max_connections"},
+      {"negative grace", [](nlohmann::json& c) { c["serve"]["shutdown_grace_seconds"] = -1; }, "serve.shutdown_grace_seconds"},
+      {"io_threads 0", [](nlohmann::json& c) { c["serve"]["io_threads"] = 0; }, "serve.io_threads"},
+      {"worker_queue as text", [](nlohmann::json& c) { c["serve"]["worker_queue"] = "many"; }, "serve.worker_queue"},
   };
   for (const auto& c : cases) {
     write_file(config_file, pristine);

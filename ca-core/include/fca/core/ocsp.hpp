@@ -53,6 +53,9 @@ class OcspService {
   OcspService& operator=(const OcspService&) = delete;
 
   OcspAnswer respond(std::span<const std::uint8_t> request_der);
+  // The same answer when it needs no signature (a pre-signed answer still current, or an error);
+  // nullopt when only respond() can make it. Never signs, so it may run where signing must not.
+  std::optional<OcspAnswer> respond_cached(std::span<const std::uint8_t> request_der);
 
   // Issues or renews each active CA's responder certificate when missing or due; reloads the CA list.
   // A CA that fails keeps its previous responder (if any) and does not stop the others; the error
@@ -73,6 +76,7 @@ class OcspService {
   struct CachedAnswer;
   using CacheKey = std::tuple<std::int64_t, std::string, int>;  // issuer, serial, CertID hash NID
 
+  std::optional<OcspAnswer> answer(std::span<const std::uint8_t> request_der, bool may_sign);
   Result<void> load_responders();
   std::shared_ptr<const Responder> find_responder(OCSP_CERTID* id);
   static std::shared_ptr<CachedAnswer> cache_entry(const OCSP_CERTID* id, const CertificateRecord* record,

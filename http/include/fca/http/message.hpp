@@ -1,0 +1,59 @@
+#pragma once
+// The project's own HTTP request and response. Front ends (OCSP, CRL, later EST and the API) see
+// only these; the library under the transport stays inside http/src.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fca/core/error.hpp"
+
+namespace fca::http {
+
+struct Request {
+  std::string method;  // as sent, e.g. "GET"
+  std::string target;  // the raw request-target: never decoded or normalised ('/', '+', '=' survive)
+  std::vector<std::pair<std::string, std::string>> headers;  // in order, names as sent
+  std::string body;
+  std::string peer;  // "address:port" of the client
+  bool tls = false;
+  // DER of the client's certificate chain when it presented one over TLS, leaf first. Whether it
+  // was verified is the listener's TLS setup's business (its SSL_CTX verify callback).
+  std::vector<std::vector<std::uint8_t>> client_chain;
+
+  // The first header named `name` (ASCII case-insensitive); "" when absent.
+  std::string_view header(std::string_view name) const;
+  bool has_header(std::string_view name) const;
+  // The target without its query.
+  std::string_view path() const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  Response() = default;
+  Response(int status_code, std::string content, std::string content_type = "text/plain");
+
+  Response& set(std::string name, std::string value);  // replaces a header of the same name
+  std::string_view header(std::string_view name) const;
+};
+
+// A short text/plain answer ("404 Not Found\n" unless `detail` says more).
+Response text_response(int status, std::string_view detail = {});
+
+// The one mapping from a domain error to an HTTP status, for every front end.
+int status_of(Errc code);
+Response error_response(const Error& error);
+
+bool iequals(std::string_view a, std::string_view b);
+// True when `header` names `media_type`; parameters (";charset=...") and case are ignored.
+bool is_media_type(std::string_view header, std::string_view media_type);
+
+// For log lines: control characters, DEL, '"' and '\\' and bytes >= 0x80 become \xNN; the result is
+// at most `max` input bytes long (then "..." follows), so a line can never be split or forged.
+std::string escape_for_log(std::string_view text, std::size_t max = 256);
+
+}  // namespace fca::http
