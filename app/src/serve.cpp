@@ -160,8 +160,15 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   raise_descriptor_limit(log, config.serve);
   auto access = http::make_access_logger("access", STDOUT_FILENO);
   // The front ends outlive the server and its threads (declared first, destroyed last).
-  auto& database = instance.database();
-  const crl::CrlFrontEnd crl_front_end([&database](std::string_view name) { return database.find_ca(name); }, instance.crls(),
+  // The CRL routes publish CA certificates and CRLs to anyone: they read CAs through the service as
+  // the publisher, like every other front end.
+  const auto publisher = service::Principal::system("crl-publisher");
+  const auto find_ca = [&instance, publisher](std::string_view name) -> Result<CaRecord> {
+    auto found = instance.service().get_ca(publisher, name);
+    if (!found) return std::unexpected(found.error());
+    return std::move(found->record);
+  };
+  const crl::CrlFrontEnd crl_front_end(find_ca, instance.crls(),
                                        crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
   const ocsp::OcspFrontEnd ocsp_front_end(
       instance.ocsp(),
