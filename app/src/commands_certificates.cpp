@@ -53,16 +53,16 @@ Result<std::string> ca_name(db::Database& database, std::int64_t issuer_id) {
 
 // The certificate on stdout (or --out), its chain to --chain-out, JSON instead of PEM with --json.
 int print_issued(Instance& instance, const IssuedCertificate& issued, const CertificateOptions& options,
-                 std::string_view verb) {
+                 std::string_view verb, CertificateOutputs& outputs) {
   auto name = ca_name(instance.database(), issued.record.issuer_id);
   if (!name) return report(name.error());
   instance.log().info("{} certificate {} for '{}' by CA '{}' (profile {})", verb, issued.record.serial,
                       issued.record.common_name, *name, issued.record.profile);
   if (!options.out.empty()) {
-    if (auto w = write_output(options.out, issued.pem(), 0644); !w) return report(w.error());
+    if (auto w = outputs.certificate.commit(issued.pem()); !w) return report(w.error());
   }
   if (!options.chain_out.empty()) {
-    if (auto w = write_output(options.chain_out, issued.chain_pem(), 0644); !w) return report(w.error());
+    if (auto w = outputs.chain.commit(issued.chain_pem()); !w) return report(w.error());
   }
   if (options.json) {
     auto out = certificate_json(issued.record, *name);
@@ -91,6 +91,8 @@ int print_status_change(Instance& instance, const CertificateRecord& record, boo
 int run_issue(Cli& cli, const CertificateOptions& options) {
   auto csr = read_input(options.csr);
   if (!csr) return report(csr.error());
+  auto outputs = CertificateOutputs::prepare(options.out, options.chain_out);
+  if (!outputs) return report(outputs.error());
   auto instance = cli.open();
   if (!instance) return instance.error();
   auto issued = (*instance)->authority().issue(IssueRequest{
@@ -101,7 +103,7 @@ int run_issue(Cli& cli, const CertificateOptions& options) {
       .validity_days = options.days > 0 ? std::optional<int>(options.days) : std::nullopt,
   });
   if (!issued) return report(issued.error());
-  return print_issued(**instance, *issued, options, "issued");
+  return print_issued(**instance, *issued, options, "issued", *outputs);
 }
 
 int run_keygen_issue(Cli& cli, const CertificateOptions& options) {
@@ -157,6 +159,13 @@ int run_revoke(Cli& cli, const CertificateOptions& options, RevocationReason rea
   if (!options.invalidity_date.empty()) invalidity_date = *parse_iso8601(options.invalidity_date);
   auto instance = cli.open();
   if (!instance) return instance.error();
+  if (invalidity_date) {
+    auto target = (*instance)->authority().find_certificate(options.serial, optional_view(options.ca));
+    if (!target) return report(target.error());
+    if (auto ok = check_invalidity_date(*invalidity_date, target->not_before, (*instance)->clock().now()); !ok) {
+      return report(exit_usage, ok.error().message);
+    }
+  }
   auto record = (*instance)->authority().revoke(RevokeRequest{
       .serial = options.serial,
       .ca = optional_text(options.ca),
@@ -180,11 +189,13 @@ int run_unhold(Cli& cli, const CertificateOptions& options) {
 int run_renew(Cli& cli, const CertificateOptions& options) {
   auto csr = read_input(options.csr);
   if (!csr) return report(csr.error());
+  auto outputs = CertificateOutputs::prepare(options.out, options.chain_out);
+  if (!outputs) return report(outputs.error());
   auto instance = cli.open();
   if (!instance) return instance.error();
   auto issued = (*instance)->authority().renew(options.serial, optional_view(options.ca), *csr, cli_actor());
   if (!issued) return report(issued.error());
-  return print_issued(**instance, *issued, options, "renewed as");
+  return print_issued(**instance, *issued, options, "renewed as", *outputs);
 }
 
 int run_list(Cli& cli, const CertificateOptions& options) {

@@ -238,7 +238,12 @@ void read_policy(Section policy, Config& config) {
   if (auto v = policy.boolean("allow_ip_sans")) out.allow_ip_sans = *v;
   if (auto v = policy.boolean("allow_ed25519")) out.allow_ed25519 = *v;
   if (auto v = policy.integer("min_rsa_bits", 2048)) out.min_rsa_bits = *v;
+  if (auto v = policy.integer("max_rsa_bits", 2048, 16384)) out.max_rsa_bits = *v;
+  if (out.max_rsa_bits < out.min_rsa_bits) {
+    policy.problems().add(policy.path_of("max_rsa_bits"), "must not be smaller than policy.min_rsa_bits");
+  }
   if (auto v = policy.integer("min_ec_bits", 256)) out.min_ec_bits = *v;
+  if (auto v = policy.integer("max_sans", 1, 1000)) out.max_sans = static_cast<std::size_t>(*v);
   policy.finish();
 }
 
@@ -493,7 +498,9 @@ nlohmann::ordered_json Config::to_json() const {
                    {"allow_ip_sans", policy.allow_ip_sans},
                    {"allow_ed25519", policy.allow_ed25519},
                    {"min_rsa_bits", policy.min_rsa_bits},
-                   {"min_ec_bits", policy.min_ec_bits}};
+                   {"max_rsa_bits", policy.max_rsa_bits},
+                   {"min_ec_bits", policy.min_ec_bits},
+                   {"max_sans", policy.max_sans}};
   out["profiles"] = std::move(profiles_json);
   nlohmann::ordered_json listeners = nlohmann::ordered_json::array();
   for (const auto& l : serve.listeners) {
