@@ -1,6 +1,7 @@
 // Punycode (RFC 3492 samples), A-labels, and the key, SAN and CSR rules of policy.
 #include <catch2/catch.hpp>
 
+#include "fca/core/authority.hpp"
 #include "fca/core/policy.hpp"
 #include "fca/core/punycode.hpp"
 #include "fca/core/x509.hpp"
@@ -92,4 +93,12 @@ TEST_CASE("CSR signature digests below SHA-256 are refused", "[policy][csr]") {
   CHECK_FALSE(approve_csr_signature_digest(NID_sha1));
   CHECK_FALSE(approve_csr_signature_digest(NID_md5));
   CHECK_FALSE(approve_csr_signature_digest(NID_sha224));
+}
+
+TEST_CASE("serial arguments normalise like serial_hex, whatever the leading zeros", "[serial]") {
+  // Found by the serial fuzz target: an odd number of leading zeros left a "00" byte in front.
+  CHECK(*normalize_serial("0abcdef0123456789") == "ABCDEF0123456789");
+  CHECK(*normalize_serial("000abc") == "0ABC");
+  CHECK(*normalize_serial(std::string(30, '0') + std::string(40, 'F')) == std::string(40, 'F'));
+  CHECK_FALSE(normalize_serial("1" + std::string(40, '0')));  // 41 digits: 21 octets
 }
