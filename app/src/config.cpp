@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "fca/core/escape.hpp"
 #include "fca/core/keys.hpp"
 #include "fca/core/policy.hpp"
 #include "fca/core/profile.hpp"
@@ -27,7 +28,9 @@ class Problems {
  public:
   explicit Problems(std::string source) : source_(std::move(source)) {}
   void add(const std::string& path, const std::string& reason) {
-    lines_.push_back(source_ + ": " + (path.empty() ? "" : path + ": ") + reason);
+    // Key paths and JSON parser messages quote the file: escaped here, so a newline in a key name
+    // cannot pass for a line of its own when the problems are printed one per line.
+    lines_.push_back(escape_control(source_ + ": " + (path.empty() ? "" : path + ": ") + reason));
   }
   bool empty() const { return lines_.empty(); }
   std::string text() const {
@@ -454,7 +457,7 @@ std::expected<Config, ConfigError> parse_config_text(std::string_view text, cons
     });
   } catch (const json::exception& e) {
     // e.what() says where the syntax breaks ("at line 3, column 5").
-    return std::unexpected(ConfigError{ConfigError::Kind::invalid, source + ": not valid JSON: " + e.what()});
+    return std::unexpected(ConfigError{ConfigError::Kind::invalid, escape_control(source + ": not valid JSON: " + e.what())});
   }
   if (!duplicates->duplicates().empty()) {
     Problems problems(source);

@@ -1,6 +1,12 @@
 // Inputs with limits and output that is safe: every refusal exits with its documented status, says
 // why, and leaves no certificate row (and no half-written file) behind.
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+
 #include "cli_fixture.hpp"
+#include "fca/core/ossl.hpp"
+#include "fca/core/x509.hpp"
 
 using namespace fca::test;
 
@@ -238,4 +244,64 @@ TEST_CASE("--out never replaces a file and is checked before anything is committ
       CHECK(entry.path().filename().string().find("fresh.pem.") == std::string::npos);
     }
   }
+}
+
+namespace {
+
+// A CSR (P-256, SHA-256) whose CN and DNS SAN are `name`, bytes as given: openssl's command line
+// cannot carry NUL, so the request is built with the library.
+std::string csr_named(const std::string& name) {
+  fca::PKeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  fca::X509ReqPtr req(X509_REQ_new());
+  X509_NAME* subject = X509_REQ_get_subject_name(req.get());
+  X509_NAME_add_entry_by_txt(subject, "CN", V_ASN1_UTF8STRING, reinterpret_cast<const unsigned char*>(name.data()),
+                             static_cast<int>(name.size()), -1, 0);
+  GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
+  GENERAL_NAME* dns = GENERAL_NAME_new();
+  ASN1_IA5STRING* text = ASN1_IA5STRING_new();
+  ASN1_STRING_set(text, name.data(), static_cast<int>(name.size()));
+  GENERAL_NAME_set0_value(dns, GEN_DNS, text);
+  sk_GENERAL_NAME_push(names, dns);
+  STACK_OF(X509_EXTENSION)* extensions = sk_X509_EXTENSION_new_null();
+  sk_X509_EXTENSION_push(extensions, X509V3_EXT_i2d(NID_subject_alt_name, 0, names));
+  X509_REQ_add_extensions(req.get(), extensions);
+  sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
+  GENERAL_NAMES_free(names);
+  X509_REQ_set_pubkey(req.get(), key.get());
+  REQUIRE(X509_REQ_sign(req.get(), key.get(), EVP_sha256()) > 0);
+  return fca::to_pem(req.get());
+}
+
+bool has_raw_control(const std::string& text) {
+  for (unsigned char c : text) {
+    if ((c < 0x20 && c != '\n') || c == 0x7F) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("names with control characters are refused, and the refusal carries none of them raw",
+          "[cli][limits][escape]") {
+  Pki pki;
+  const auto rows = pki.certificate_rows();
+  const std::string evil("evil\x1b[2J\0.example.test\nFAKE-LOG-LINE", 36);
+  const auto csr = pki.file("evil.csr");
+  write_file(csr, csr_named(evil));
+  auto result = pki.fca_split(issue_args(csr));
+  INFO(result.err);
+  CHECK(result.exit_code == 3);
+  CHECK_FALSE(has_raw_control(result.err));
+  CHECK_FALSE(has_raw_control(result.out));
+  // One line: the newline in the name did not start a second one.
+  CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+  CHECK(result.err.find("\\x1B[2J\\x00.example.test\\x0AFAKE-LOG-LINE") != std::string::npos);
+  CHECK(pki.certificate_rows() == rows);
+
+  // A path with a newline and ESC, in the usage error about it.
+  auto missing = pki.fca_split("issue --profile nmos-node --csr " + shell_quote(std::string("no\nsuch\x1b" "file")));
+  INFO(missing.err);
+  CHECK(missing.exit_code == 2);
+  CHECK_FALSE(has_raw_control(missing.err));
+  CHECK(missing.err.find("no\\x0Asuch\\x1Bfile") != std::string::npos);
 }
