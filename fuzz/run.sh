@@ -3,6 +3,7 @@
 # niced, for a bounded time. New inputs go to a scratch corpus under the build directory; the seeds
 # in fuzz/corpus/ are read, never written. Usage:
 #   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]      (default 60 s, every target)
+#   FUZZ_RUNS=1000000 fuzz/run.sh 900                  (stop each at 10^6 executions, or 900 s)
 # Any crash, leak or sanitizer report stops that target with its reproducer in build-fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ for target in "${targets[@]}"; do
   scratch="build-fuzz/corpus/$target"
   mkdir -p "$scratch"
   echo "== $target: ${seconds}s"
-  nice build-fuzz/fuzz/"fuzz_$target" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
+  nice build-fuzz/fuzz/"fuzz_$target" -max_total_time="$seconds" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -max_len=65536 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$target-" "$scratch" "fuzz/corpus/$target" \
     2>&1 | tee "build-fuzz/$target.log" | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)" || true
   if grep -qE "ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|runtime error:|deadly signal" "build-fuzz/$target.log"; then
