@@ -13,6 +13,7 @@ packages=(
   softhsm2 libengine-pkcs11-openssl libp11-dev opensc
   libp11-kit-dev  # pkcs11.h: the key store generates token keys through the PKCS#11 C API
   curl
+  clang-16 libclang-rt-16-dev  # fuzz/run.sh: libFuzzer (clang 14 cannot compile libstdc++ 12's <expected>)
 )
 
 missing=()

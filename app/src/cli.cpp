@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "command.hpp"
+#include "fca/core/escape.hpp"
+#include "log_format.hpp"
 #include "fca/core/keys.hpp"
 #include "fca/core/repository.hpp"
 #include "output.hpp"
@@ -18,8 +20,8 @@ constexpr const char* kDefaultDataDirectory = "./facility-ca-data";
 
 std::shared_ptr<spdlog::logger> make_logger() {
   auto logger = std::make_shared<spdlog::logger>("facility-ca", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  logger->set_formatter(
-      std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%SZ [%l] %v", spdlog::pattern_time_type::utc));
+  logger->set_formatter(std::make_unique<EscapingFormatter>(
+      std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%SZ [%l] %v", spdlog::pattern_time_type::utc)));
   logger->set_level(spdlog::level::info);
   return logger;
 }
@@ -39,11 +41,18 @@ CLI::Validator validator_from(Parse parse, const std::string& description) {
 int report(const Error& error) { return report(exit_code_for(error.code), error.message); }
 
 int report(int exit_code, const std::string& message) {
-  // One prefix per line: config validation reports every problem on a line of its own.
+  // One message, one line: a newline inside (a CSR name, a path) is escaped, never a new line.
+  fmt::print(stderr, "facility-ca: {}\n", escape_control(message));
+  return exit_code;
+}
+
+int report_lines(int exit_code, const std::string& message) {
+  // One prefix per line: config validation reports every problem on a line of its own (each line's
+  // outside text was escaped where the problem was recorded; escaping again only catches the rest).
   std::string_view rest = message;
   do {
     const auto end = rest.find('\n');
-    fmt::print(stderr, "facility-ca: {}\n", rest.substr(0, end));
+    fmt::print(stderr, "facility-ca: {}\n", escape_control(rest.substr(0, end)));
     rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
   } while (!rest.empty());
   return exit_code;
@@ -77,7 +86,7 @@ std::expected<std::unique_ptr<Instance>, int> Cli::open() {
       return std::unexpected(report(exit_not_found, config.error().message + " (create a data directory with `facility-ca init --dir " +
                                                         data_directory().string() + "`)"));
     }
-    return std::unexpected(report(exit_usage, config.error().message));
+    return std::unexpected(report_lines(exit_usage, config.error().message));
   }
   return open(std::move(*config));
 }
@@ -113,7 +122,7 @@ int run_cli(int argc, const char* const* argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "facility-ca: {}\nRun with --help for more information.\n", e.what());
+    fmt::print(stderr, "facility-ca: {}\nRun with --help for more information.\n", escape_control(e.what()));
     return exit_usage;
   }
 

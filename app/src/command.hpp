@@ -51,6 +51,8 @@ class Cli {
 // Prints "facility-ca: <reason>" on stderr and returns the exit code for the error.
 int report(const Error& error);
 int report(int exit_code, const std::string& message);
+// A message of several lines (config validation), each printed with the prefix.
+int report_lines(int exit_code, const std::string& message);
 
 // CLI11 validators backed by the core's parsers, so bad values are usage errors (exit 2).
 CLI::Validator key_type_validator();

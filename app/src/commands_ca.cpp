@@ -112,6 +112,8 @@ int run_create(Cli& cli, const CaOptions& options) {
 }
 
 int run_csr(Cli& cli, const CaOptions& options) {
+  auto out = PendingOutput::prepare(options.out, 0644);
+  if (!out) return report(out.error());
   auto instance = cli.open();
   if (!instance) return instance.error();
   ExternalCaCsrRequest request{
@@ -125,7 +127,7 @@ int run_csr(Cli& cli, const CaOptions& options) {
   (*instance)->log().info("CA '{}' is pending: have its CSR signed, then run `ca import-signed {}`", ca->name, ca->name);
   if (options.out.empty()) {
     fmt::print("{}", ca->csr_pem);
-  } else if (auto w = write_output(options.out, ca->csr_pem, 0644); !w) {
+  } else if (auto w = out->commit(ca->csr_pem); !w) {
     return report(w.error());
   }
   return exit_ok;

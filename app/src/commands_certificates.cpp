@@ -48,15 +48,15 @@ std::optional<std::string_view> optional_view(const std::string& value) {
 
 // The certificate on stdout (or --out), its chain to --chain-out, JSON instead of PEM with --json.
 int print_issued(Instance& instance, const service::Issued& issued, const CertificateOptions& options,
-                 std::string_view verb) {
+                 std::string_view verb, CertificateOutputs& outputs) {
   const auto& certificate = issued.certificate;
   instance.log().info("{} certificate {} for '{}' by CA '{}' (profile {})", verb, certificate.record.serial,
                       certificate.record.common_name, issued.ca, certificate.record.profile);
   if (!options.out.empty()) {
-    if (auto w = write_output(options.out, certificate.pem(), 0644); !w) return report(w.error());
+    if (auto w = outputs.certificate.commit(certificate.pem()); !w) return report(w.error());
   }
   if (!options.chain_out.empty()) {
-    if (auto w = write_output(options.chain_out, certificate.chain_pem(), 0644); !w) return report(w.error());
+    if (auto w = outputs.chain.commit(certificate.chain_pem()); !w) return report(w.error());
   }
   if (options.json) {
     auto out = service::to_json(service::CertificateInfo{certificate.record, issued.ca});
@@ -84,6 +84,8 @@ int print_status_change(Instance& instance, const service::CertificateInfo& info
 int run_issue(Cli& cli, const CertificateOptions& options) {
   auto csr = read_input(options.csr);
   if (!csr) return report(csr.error());
+  auto outputs = CertificateOutputs::prepare(options.out, options.chain_out);
+  if (!outputs) return report(outputs.error());
   auto instance = cli.open();
   if (!instance) return instance.error();
   auto issued = (*instance)->service().issue((*instance)->operator_principal(), IssueRequest{
@@ -94,7 +96,7 @@ int run_issue(Cli& cli, const CertificateOptions& options) {
       .validity_days = options.days > 0 ? std::optional<int>(options.days) : std::nullopt,
   });
   if (!issued) return report(issued.error());
-  return print_issued(**instance, *issued, options, "issued");
+  return print_issued(**instance, *issued, options, "issued", *outputs);
 }
 
 int run_keygen_issue(Cli& cli, const CertificateOptions& options) {
@@ -152,6 +154,14 @@ int run_revoke(Cli& cli, const CertificateOptions& options, RevocationReason rea
   if (!options.invalidity_date.empty()) invalidity_date = *parse_iso8601(options.invalidity_date);
   auto instance = cli.open();
   if (!instance) return instance.error();
+  if (invalidity_date) {
+    auto target = (*instance)->service().get_certificate((*instance)->operator_principal(), options.serial,
+                                                         optional_view(options.ca));
+    if (!target) return report(target.error());
+    if (auto ok = check_invalidity_date(*invalidity_date, target->record.not_before, (*instance)->clock().now()); !ok) {
+      return report(exit_usage, ok.error().message);
+    }
+  }
   auto record = (*instance)->service().revoke((*instance)->operator_principal(), RevokeRequest{
                                                                                      .serial = options.serial,
                                                                                      .ca = optional_text(options.ca),
@@ -176,12 +186,14 @@ int run_unhold(Cli& cli, const CertificateOptions& options) {
 int run_renew(Cli& cli, const CertificateOptions& options) {
   auto csr = read_input(options.csr);
   if (!csr) return report(csr.error());
+  auto outputs = CertificateOutputs::prepare(options.out, options.chain_out);
+  if (!outputs) return report(outputs.error());
   auto instance = cli.open();
   if (!instance) return instance.error();
   auto issued =
       (*instance)->service().renew((*instance)->operator_principal(), options.serial, optional_view(options.ca), *csr);
   if (!issued) return report(issued.error());
-  return print_issued(**instance, *issued, options, "renewed as");
+  return print_issued(**instance, *issued, options, "renewed as", *outputs);
 }
 
 int run_list(Cli& cli, const CertificateOptions& options) {

@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <grp.h>
+#include <arpa/inet.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "fca/core/escape.hpp"
 #include "fca/core/keys.hpp"
 #include "fca/core/policy.hpp"
 #include "fca/core/profile.hpp"
@@ -27,7 +29,9 @@ class Problems {
  public:
   explicit Problems(std::string source) : source_(std::move(source)) {}
   void add(const std::string& path, const std::string& reason) {
-    lines_.push_back(source_ + ": " + (path.empty() ? "" : path + ": ") + reason);
+    // Key paths and JSON parser messages quote the file: escaped here, so a newline in a key name
+    // cannot pass for a line of its own when the problems are printed one per line.
+    lines_.push_back(escape_control(source_ + ": " + (path.empty() ? "" : path + ": ") + reason));
   }
   bool empty() const { return lines_.empty(); }
   std::string text() const {
@@ -240,7 +244,12 @@ void read_policy(Section policy, Config& config) {
   if (auto v = policy.boolean("allow_ip_sans")) out.allow_ip_sans = *v;
   if (auto v = policy.boolean("allow_ed25519")) out.allow_ed25519 = *v;
   if (auto v = policy.integer("min_rsa_bits", 2048)) out.min_rsa_bits = *v;
+  if (auto v = policy.integer("max_rsa_bits", 2048, 16384)) out.max_rsa_bits = *v;
+  if (out.max_rsa_bits < out.min_rsa_bits) {
+    policy.problems().add(policy.path_of("max_rsa_bits"), "must not be smaller than policy.min_rsa_bits");
+  }
   if (auto v = policy.integer("min_ec_bits", 256)) out.min_ec_bits = *v;
+  if (auto v = policy.integer("max_sans", 1, 1000)) out.max_sans = static_cast<std::size_t>(*v);
   policy.finish();
 }
 
@@ -275,15 +284,30 @@ void read_profiles(Section profiles, Config& config) {
 
 bool is_frontend(const std::string& s) { return s == "ocsp" || s == "crl"; }
 
+// What serve can bind without asking a resolver: an IPv4 or IPv6 literal, or "localhost".
+bool is_bind_address(const std::string& s) {
+  unsigned char buffer[16];
+  return s == "localhost" || ::inet_pton(AF_INET, s.c_str(), buffer) == 1 || ::inet_pton(AF_INET6, s.c_str(), buffer) == 1;
+}
+
 bool is_http_path(const std::string& s) {
   return s.empty() || (s.front() == '/' && s.back() != '/' &&
                        std::ranges::all_of(s, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.'; }));
 }
 
 void read_listener(Section listener, ListenerConfig& out) {
-  if (auto v = listener.text("address", non_empty, "must be an IP address or host name to bind")) out.address = *v;
+  if (auto v = listener.text("address", is_bind_address,
+                             "must be an IPv4 or IPv6 address (\"127.0.0.1\", \"::1\", \"0.0.0.0\") or \"localhost\"")) {
+    out.address = *v;
+  }
   if (auto v = listener.integer("port", 0, 65535)) out.port = *v;
-  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\" or \"crl\"")) out.frontends = *v;
+  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\" or \"crl\"")) {
+    // A listener serving nothing is a mistake, not a feature: it would answer 404 to everything.
+    if (v->empty()) listener.problems().add(listener.path_of("frontends"), "must name at least one of \"ocsp\", \"crl\"");
+    std::set<std::string> distinct(v->begin(), v->end());
+    if (distinct.size() != v->size()) listener.problems().add(listener.path_of("frontends"), "names a frontend twice");
+    out.frontends = *v;
+  }
   auto tls = listener.section("tls");
   if (tls.present()) {
     out.tls_certificate = tls.text("certificate", non_empty, "must be the path of a PEM certificate (chain)");
@@ -400,6 +424,59 @@ std::expected<Config, ConfigError> parse_config(const json& document, const std:
   return config;
 }
 
+namespace {
+
+// Tracks the keys of every open object while nlohmann parses: JSON allows a key twice and the
+// parser keeps the last, so `{"policy": {...}, "policy": {}}` would silently drop the first.
+class DuplicateKeys {
+ public:
+  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start: open_.emplace_back(); break;
+      case json::parse_event_t::object_end:
+        if (!open_.empty()) open_.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open_.empty() && parsed.is_string() && !open_.back().insert(parsed.get<std::string>()).second) {
+          duplicates_.push_back(parsed.get<std::string>());
+        }
+        break;
+      default: break;
+    }
+    return true;
+  }
+  const std::vector<std::string>& duplicates() const { return duplicates_; }
+
+ private:
+  std::vector<std::set<std::string>> open_;
+  std::vector<std::string> duplicates_;
+};
+
+}  // namespace
+
+std::expected<Config, ConfigError> parse_config_text(std::string_view text, const std::string& source) {
+  if (text.size() > kMaxConfigBytes) {
+    return std::unexpected(ConfigError{ConfigError::Kind::invalid, source + ": larger than " +
+                                                                       std::to_string(kMaxConfigBytes) + " bytes"});
+  }
+  auto duplicates = std::make_shared<DuplicateKeys>();
+  json document;
+  try {
+    document = json::parse(text, [duplicates](int depth, json::parse_event_t event, json& parsed) {
+      return (*duplicates)(depth, event, parsed);
+    });
+  } catch (const json::exception& e) {
+    // e.what() says where the syntax breaks ("at line 3, column 5").
+    return std::unexpected(ConfigError{ConfigError::Kind::invalid, escape_control(source + ": not valid JSON: " + e.what())});
+  }
+  if (!duplicates->duplicates().empty()) {
+    Problems problems(source);
+    for (const auto& key : duplicates->duplicates()) problems.add("", "key \"" + key + "\" appears twice in one object");
+    return std::unexpected(ConfigError{ConfigError::Kind::invalid, problems.text()});
+  }
+  return parse_config(document, source);
+}
+
 std::expected<Config, ConfigError> load_config(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
@@ -409,16 +486,10 @@ std::expected<Config, ConfigError> load_config(const std::filesystem::path& file
     }
     return std::unexpected(ConfigError{ConfigError::Kind::invalid, file.string() + ": cannot be read"});
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  json document;
-  try {
-    document = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    // e.what() says where the syntax breaks ("at line 3, column 5").
-    return std::unexpected(ConfigError{ConfigError::Kind::invalid, file.string() + ": not valid JSON: " + e.what()});
-  }
-  return parse_config(document, file.string());
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return parse_config_text(text, file.string());
 }
 
 std::filesystem::path resolve_in(const std::filesystem::path& data_directory, const std::string& configured) {
@@ -504,7 +575,9 @@ nlohmann::ordered_json Config::to_json() const {
                    {"allow_ip_sans", policy.allow_ip_sans},
                    {"allow_ed25519", policy.allow_ed25519},
                    {"min_rsa_bits", policy.min_rsa_bits},
-                   {"min_ec_bits", policy.min_ec_bits}};
+                   {"max_rsa_bits", policy.max_rsa_bits},
+                   {"min_ec_bits", policy.min_ec_bits},
+                   {"max_sans", policy.max_sans}};
   out["profiles"] = std::move(profiles_json);
   nlohmann::ordered_json listeners = nlohmann::ordered_json::array();
   for (const auto& l : serve.listeners) {

@@ -120,6 +120,9 @@ inline constexpr const char* kDefaultPassphraseFile = "secrets/key-passphrase";
 
 // Validates the whole document, then fills defaults. `source` names the file in error messages.
 std::expected<Config, ConfigError> parse_config(const nlohmann::json& document, const std::string& source);
+// Parses JSON text (at most kMaxConfigBytes; a key twice in one object is invalid), then parse_config.
+inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+std::expected<Config, ConfigError> parse_config_text(std::string_view text, const std::string& source);
 // Reads and parses; a missing file is Kind::missing so the CLI can say "run init".
 std::expected<Config, ConfigError> load_config(const std::filesystem::path& file);
 

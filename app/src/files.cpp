@@ -1,6 +1,7 @@
 #include "files.hpp"
 
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,7 +12,7 @@
 #include <iostream>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <sstream>
+#include <utility>
 
 namespace fca::app {
 namespace {
@@ -71,28 +72,35 @@ std::string without_trailing_newlines(std::string text) {
 
 }  // namespace
 
-Result<std::string> read_input(const std::filesystem::path& file) {
-  if (file == "-") {
-    std::ostringstream buffer;
-    buffer << std::cin.rdbuf();
-    return buffer.str();
+namespace {
+
+Result<std::string> read_limited(int fd, const std::string& name, std::size_t limit) {
+  std::string content;
+  std::array<char, 16384> buffer{};
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(Errc::storage, "cannot read " + name + ": " + errno_text());
+    }
+    if (n == 0) break;
+    content.append(buffer.data(), static_cast<std::size_t>(n));
+    if (content.size() > limit) {
+      return fail(Errc::invalid_input, name + " is larger than " + std::to_string(limit) + " bytes: refused");
+    }
   }
+  return content;
+}
+
+}  // namespace
+
+Result<std::string> read_input(const std::filesystem::path& file, std::size_t limit) {
+  if (file == "-") return read_limited(STDIN_FILENO, "standard input", limit);
   FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     return fail(errno == ENOENT ? Errc::not_found : Errc::storage, "cannot read " + file.string() + ": " + errno_text());
   }
-  std::string content;
-  std::array<char, 16384> buffer{};
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(Errc::storage, "cannot read " + file.string() + ": " + errno_text());
-    }
-    if (n == 0) break;
-    content.append(buffer.data(), static_cast<std::size_t>(n));
-  }
-  return content;
+  return read_limited(fd.get(), file.string(), limit);
 }
 
 Result<void> write_output(const std::filesystem::path& file, std::string_view content, unsigned mode,
@@ -112,6 +120,97 @@ Result<void> write_atomically(const std::filesystem::path& file, std::string_vie
     return fail(Errc::storage, "cannot rename into " + file.string() + ": " + ec.message());
   }
   return {};
+}
+
+Result<PendingOutput> PendingOutput::prepare(const std::filesystem::path& file, unsigned mode, std::size_t reserve) {
+  PendingOutput output;
+  if (file.empty()) return output;
+  struct stat existing{};
+  if (::lstat(file.c_str(), &existing) == 0) return fail(Errc::conflict, file.string() + " exists already");
+  if (errno != ENOENT) return fail(Errc::storage, "cannot write " + file.string() + ": " + errno_text());
+  const auto directory = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+  output.file_ = file;
+  // mkstemp gives a fresh name with O_EXCL: two commands writing beside each other never share one.
+  std::string pattern = (directory / ("." + file.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkostemp(pattern.data(), O_CLOEXEC);
+  if (fd < 0) return fail(Errc::storage, "cannot write " + file.string() + ": " + errno_text());
+  output.fd_ = fd;
+  output.temporary_ = pattern;
+  if (::fchmod(fd, mode) != 0) return fail(Errc::storage, "cannot set the mode of " + file.string() + ": " + errno_text());
+  // Reserving the space now turns a full disk into a refusal before anything is committed. File
+  // systems without fallocate (EOPNOTSUPP) just go without the reservation.
+  if (reserve > 0) {
+    const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(reserve));
+    if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
+      return fail(Errc::storage, "cannot write " + file.string() + ": " + std::strerror(err));
+    }
+  }
+  return output;
+}
+
+PendingOutput::PendingOutput(PendingOutput&& other) noexcept
+    : file_(std::move(other.file_)), temporary_(std::move(other.temporary_)), fd_(std::exchange(other.fd_, -1)) {}
+
+PendingOutput& PendingOutput::operator=(PendingOutput&& other) noexcept {
+  if (this != &other) {
+    discard();
+    file_ = std::move(other.file_);
+    temporary_ = std::move(other.temporary_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+PendingOutput::~PendingOutput() { discard(); }
+
+void PendingOutput::discard() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  ::unlink(temporary_.c_str());
+}
+
+Result<void> PendingOutput::commit(std::string_view content) {
+  if (fd_ < 0) return {};
+  auto failed = [&](const std::string& what) {
+    const std::string message = what + " " + file_.string() + ": " + errno_text();
+    discard();
+    return fail(Errc::storage, message);
+  };
+  if (auto written = write_all(fd_, content, file_); !written) {
+    discard();
+    return written;
+  }
+  if (::ftruncate(fd_, static_cast<off_t>(content.size())) != 0) return failed("cannot write");
+  if (::fsync(fd_) != 0) return failed("cannot sync");
+  const int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) {
+    ::unlink(temporary_.c_str());
+    return fail(Errc::storage, "cannot close " + file_.string() + ": " + errno_text());
+  }
+  if (::renameat2(AT_FDCWD, temporary_.c_str(), AT_FDCWD, file_.c_str(), RENAME_NOREPLACE) != 0) {
+    const bool exists = errno == EEXIST;
+    const std::string reason = errno_text();
+    ::unlink(temporary_.c_str());
+    if (exists) return fail(Errc::conflict, file_.string() + " appeared meanwhile; not replaced");
+    return fail(Errc::storage, "cannot write " + file_.string() + ": " + reason);
+  }
+  return {};
+}
+
+Result<CertificateOutputs> CertificateOutputs::prepare(const std::filesystem::path& out,
+                                                       const std::filesystem::path& chain_out) {
+  if (!out.empty() && out.lexically_normal() == chain_out.lexically_normal()) {
+    return fail(Errc::invalid_input, "--out and --chain-out name the same file");
+  }
+  CertificateOutputs outputs;
+  auto certificate = PendingOutput::prepare(out, 0644);
+  if (!certificate) return std::unexpected(certificate.error());
+  auto chain = PendingOutput::prepare(chain_out, 0644);
+  if (!chain) return std::unexpected(chain.error());
+  outputs.certificate = std::move(*certificate);
+  outputs.chain = std::move(*chain);
+  return outputs;
 }
 
 Result<void> ensure_private_directory(const std::filesystem::path& directory) {

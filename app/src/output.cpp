@@ -17,7 +17,19 @@ bool read_number(std::string_view text, std::size_t pos, std::size_t digits, int
   return std::from_chars(text.data() + pos, text.data() + pos + digits, out).ec == std::errc();
 }
 
+constexpr int kEarliestYear = 1950;
+constexpr int kLatestYear = 2200;
+
 }  // namespace
+
+Result<void> check_invalidity_date(TimePoint date, TimePoint not_before, TimePoint now) {
+  if (date < not_before) {
+    return fail(Errc::invalid_input, "the invalidity date " + iso8601(date) + " lies before the certificate's notBefore " +
+                                         iso8601(not_before));
+  }
+  if (date > now) return fail(Errc::invalid_input, "the invalidity date " + iso8601(date) + " lies in the future");
+  return {};
+}
 
 Result<TimePoint> parse_iso8601(std::string_view text) {
   auto invalid = [&] {
@@ -60,6 +72,10 @@ Result<TimePoint> parse_iso8601(std::string_view text) {
   if (pos != text.size() || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
       second > 60) {
     return invalid();
+  }
+  if (year < kEarliestYear || year > kLatestYear) {
+    return fail(Errc::invalid_input, "'" + std::string(text) + "' lies outside the years " + std::to_string(kEarliestYear) +
+                                         " to " + std::to_string(kLatestYear));
   }
   fields.tm_year = year - 1900;
   fields.tm_mon = month - 1;

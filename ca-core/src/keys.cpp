@@ -64,9 +64,16 @@ Result<KeyInfo> describe_key(const EVP_PKEY* key) {
   KeyInfo info;
   info.bits = EVP_PKEY_get_bits(key);
   switch (EVP_PKEY_get_base_id(key)) {
-    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA: {
       info.algorithm = KeyAlgorithm::rsa;
+      BIGNUM* exponent = nullptr;
+      if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &exponent) == 1 && BN_num_bits(exponent) <= 64) {
+        info.rsa_exponent = BN_get_word(exponent);
+      }
+      BN_free(exponent);
+      ERR_clear_error();
       return info;
+    }
     case EVP_PKEY_EC: {
       info.algorithm = KeyAlgorithm::ec;
       char group[64] = {};

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <set>
+#include <optional>
+#include <string_view>
 
 #include "fca/core/x509.hpp"
 
@@ -48,6 +50,115 @@ bool nonce_acceptable(OCSP_REQUEST* request, std::size_t max_length, bool& has_n
   }
   ERR_clear_error();
   return nonce_length >= 1 && nonce_length <= max_length;
+}
+
+// One DER TLV header at `pos` in `der`: tag byte, content offset and length. Short tags and
+// definite lengths only (anything else fails the DER check before this is used anyway).
+struct Tlv {
+  unsigned char tag = 0;
+  std::size_t content = 0;
+  std::size_t length = 0;
+};
+std::optional<Tlv> read_tlv(std::span<const std::uint8_t> der, std::size_t pos) {
+  if (pos + 2 > der.size() || (der[pos] & 0x1F) == 0x1F) return std::nullopt;
+  Tlv tlv{der[pos], pos + 2, der[pos + 1]};
+  if (tlv.length & 0x80) {
+    const std::size_t octets = tlv.length & 0x7F;
+    if (octets == 0 || octets > 4 || pos + 2 + octets > der.size()) return std::nullopt;
+    tlv.length = 0;
+    for (std::size_t i = 0; i < octets; ++i) tlv.length = (tlv.length << 8) | der[pos + 2 + i];
+    tlv.content += octets;
+  }
+  if (tlv.content + tlv.length > der.size()) return std::nullopt;
+  return tlv;
+}
+
+// TBSRequest.version, read from the DER itself (OpenSSL has no accessor): 0 (v1) when absent.
+std::optional<long> request_version(std::span<const std::uint8_t> der) {
+  auto outer = read_tlv(der, 0);
+  if (!outer || outer->tag != 0x30) return std::nullopt;
+  auto tbs = read_tlv(der, outer->content);
+  if (!tbs || tbs->tag != 0x30) return std::nullopt;
+  if (tbs->length == 0) return std::nullopt;
+  auto first = read_tlv(der, tbs->content);
+  if (!first) return std::nullopt;
+  if (first->tag != 0xA0) return 0;
+  auto integer = read_tlv(der, first->content);
+  if (!integer || integer->tag != 0x02 || integer->length == 0 || integer->length > 4) return std::nullopt;
+  long version = (der[integer->content] & 0x80) ? -1 : 0;
+  for (std::size_t i = 0; i < integer->length; ++i) version = (version << 8) | der[integer->content + i];
+  return version;
+}
+
+bool known_request_extension(int nid) {
+  return nid == NID_id_pkix_OCSP_Nonce || nid == NID_id_pkix_OCSP_acceptableResponses;
+}
+
+// A critical extension this responder does not understand, or any extension twice (RFC 5280 4.2).
+template <class Owner>
+std::optional<std::string> extension_problem(Owner* owner, int (*count)(Owner*), X509_EXTENSION* (*get)(Owner*, int),
+                                             bool (*known)(int), std::string_view where) {
+  std::vector<int> seen;
+  for (int i = 0; i < count(owner); ++i) {
+    X509_EXTENSION* extension = get(owner, i);
+    const ASN1_OBJECT* oid = X509_EXTENSION_get_object(extension);
+    const int nid = OBJ_obj2nid(oid);
+    char text[80] = {};
+    OBJ_obj2txt(text, sizeof text, oid, 1);
+    if (X509_EXTENSION_get_critical(extension) && !known(nid)) {
+      return "critical " + std::string(where) + " extension " + text + " is not supported";
+    }
+    if (nid != NID_undef && std::ranges::find(seen, nid) != seen.end()) {
+      return std::string(where) + " extension " + text + " appears twice";
+    }
+    seen.push_back(nid);
+  }
+  return std::nullopt;
+}
+
+int onereq_ext_count(OCSP_ONEREQ* one) { return OCSP_ONEREQ_get_ext_count(one); }
+int request_ext_count(OCSP_REQUEST* request) { return OCSP_REQUEST_get_ext_count(request); }
+bool no_single_extension_known(int) { return false; }
+
+// Whatever RFC 6960 4.1 and this responder's policy refuse before any lookup; the reason, or nothing.
+// Requests need no signature here. A signed one is accepted only when its signature verifies with the
+// certificate it carries (the signer is trusted for nothing; an unverifiable signature is malformed).
+std::optional<std::string> request_problem(OCSP_REQUEST* request, std::span<const std::uint8_t> der) {
+  // DER only: a BER encoding (indefinite lengths, non-minimal lengths) re-encodes differently.
+  if (der_encode(request, i2d_OCSP_REQUEST) != std::vector<std::uint8_t>(der.begin(), der.end())) {
+    return "the request is not DER (BER or non-canonical encoding)";
+  }
+  const auto version = request_version(der);
+  if (!version) return "the request's version cannot be read";
+  if (*version != 0) return "request version " + std::to_string(*version) + " is not v1";
+  if (auto problem = extension_problem(request, request_ext_count, OCSP_REQUEST_get_ext, known_request_extension, "request")) {
+    return problem;
+  }
+  for (int i = 0; i < OCSP_request_onereq_count(request); ++i) {
+    OCSP_ONEREQ* one = OCSP_request_onereq_get0(request, i);
+    if (auto problem = extension_problem(one, onereq_ext_count, OCSP_ONEREQ_get_ext, no_single_extension_known,
+                                         "single request")) {
+      return problem;
+    }
+    ASN1_INTEGER* serial = nullptr;
+    OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, OCSP_onereq_get0_id(one));
+    // RFC 5280 4.1.2.2: no serial is longer than 20 octets, so none is looked up.
+    if (!serial || ASN1_STRING_length(serial) > 20) return "a serial number longer than 20 octets";
+  }
+  if (OCSP_request_is_signed(request)) {
+    X509StorePtr store(X509_STORE_new());
+    const int verified = store ? OCSP_request_verify(request, nullptr, store.get(), OCSP_NOVERIFY) : 0;
+    ERR_clear_error();
+    if (verified != 1) return "the request is signed, and its signature does not verify with the certificate it carries";
+  }
+  return std::nullopt;
+}
+
+// The same CertID, byte for byte: a cached answer echoes the CertID it was signed for, and a client
+// must get back exactly the encoding it sent (hash parameters NULL or absent, RFC 6960 4.1.1).
+bool same_encoding(const OCSP_CERTID* a, const OCSP_CERTID* b) {
+  const auto left = der_encode(a, i2d_OCSP_CERTID);
+  return !left.empty() && left == der_encode(b, i2d_OCSP_CERTID);
 }
 
 Asn1TimePtr asn1_time(TimePoint t) { return Asn1TimePtr(ASN1_TIME_set(nullptr, std::chrono::system_clock::to_time_t(t))); }
@@ -330,6 +441,9 @@ std::optional<OcspAnswer> OcspService::answer(std::span<const std::uint8_t> requ
   }
   const int count = OCSP_request_onereq_count(request.get());
   if (count <= 0) return error_answer(OcspOutcome::malformed_request, "request names no certificate");
+  if (auto problem = request_problem(request.get(), request_der)) {
+    return error_answer(OcspOutcome::malformed_request, std::move(*problem));
+  }
   bool has_nonce = false;
   if (!nonce_acceptable(request.get(), settings_.max_nonce_length, has_nonce)) {
     return error_answer(OcspOutcome::malformed_request, "nonce length outside 1.." + std::to_string(settings_.max_nonce_length));
@@ -376,7 +490,10 @@ std::optional<OcspAnswer> OcspService::answer(std::span<const std::uint8_t> requ
                                              cached.revoked_at == records[0]->revoked_at &&
                                              cached.reason == records[0]->revocation_reason)
                                           : !cached.known;
-      if (same_status && *cached.answer.next_update - clock_.now() > settings_.refresh_before) return cached.answer;
+      if (same_status && same_encoding(cached.id.get(), ids[0]) &&
+          *cached.answer.next_update - clock_.now() > settings_.refresh_before) {
+        return cached.answer;
+      }
     }
   }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "fca/core/punycode.hpp"
 #include "text.hpp"
 #include <cctype>
 
@@ -53,6 +54,14 @@ Result<SubjectAltName> approve_ip(const NamePolicy& policy, std::string_view req
   return SubjectAltName{SubjectAltName::Kind::ip, std::string(requested)};
 }
 
+// RFC 5891 4.2.3.1: "--" in the third and fourth position is reserved; the only such labels in use are
+// A-labels ("xn--"), and those must be real Punycode of a Unicode label (RFC 5890 2.3.2.1).
+bool label_is_acceptable(std::string_view label) {
+  if (label.size() < 4 || label[2] != '-' || label[3] != '-') return true;
+  const std::string lower = lowercase(label);
+  return lower.starts_with("xn--") && is_valid_a_label(lower);
+}
+
 }  // namespace
 
 bool is_valid_dns_name(std::string_view name, bool allow_wildcard) {
@@ -64,6 +73,7 @@ bool is_valid_dns_name(std::string_view name, bool allow_wildcard) {
     if (i == name.size() || name[i] == '.') {
       const auto label = name.substr(label_start, i - label_start);
       if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+      if (!label_is_acceptable(label)) return false;
       ++labels;
       label_start = i + 1;
       continue;
@@ -104,7 +114,17 @@ Result<ApprovedNames> approve_names(const NamePolicy& policy, const Profile& pro
     approved.common_name = cn->value;
     add(*cn);
   }
+  // Checked before the names are looked at, so 20,000 SANs cost nothing; the CN is counted below.
+  auto too_many = [&](std::size_t count) {
+    return fail(Errc::policy_refused, "the request names " + std::to_string(count) +
+                                          " subject alternative names; policy allows at most " +
+                                          std::to_string(policy.max_sans) + " (policy.max_sans)");
+  };
+  if (requested_sans.size() > policy.max_sans) return too_many(requested_sans.size());
   for (const auto& san : requested_sans) {
+    if (san.kind == SubjectAltName::Kind::other && san.value.find("subjectAltName") != std::string::npos) {
+      return fail(Errc::policy_refused, "the request is refused: " + san.value);
+    }
     Result<SubjectAltName> ok = fail(Errc::policy_refused, "");
     switch (san.kind) {
       case SubjectAltName::Kind::dns: ok = approve_dns(policy, san.value); break;
@@ -116,6 +136,7 @@ Result<ApprovedNames> approve_names(const NamePolicy& policy, const Profile& pro
     if (!ok) return std::unexpected(ok.error());
     add(*ok);
   }
+  if (approved.sans.size() > policy.max_sans) return too_many(approved.sans.size());
   if (approved.sans.empty()) return fail(Errc::policy_refused, "the request names no host: give a CN or a DNS SAN");
   if (approved.common_name.empty()) {
     const auto first_dns = std::ranges::find(approved.sans, SubjectAltName::Kind::dns, &SubjectAltName::kind);
@@ -132,9 +153,19 @@ Result<void> approve_key(const NamePolicy& policy, const KeyInfo& key) {
         return fail(Errc::policy_refused, "RSA-" + std::to_string(key.bits) + " key refused: policy requires at least " +
                                               std::to_string(policy.min_rsa_bits) + " bits");
       }
+      if (key.bits > policy.max_rsa_bits) {
+        return fail(Errc::policy_refused, "RSA-" + std::to_string(key.bits) + " key refused: policy allows at most " +
+                                              std::to_string(policy.max_rsa_bits) + " bits (policy.max_rsa_bits)");
+      }
+      // e = 3 and other small or odd exponents have a history of signature forgeries; 65537 is universal.
+      if (key.rsa_exponent != 65537) {
+        return fail(Errc::policy_refused, "RSA key with public exponent " +
+                                              (key.rsa_exponent == 0 ? std::string("unknown") : std::to_string(key.rsa_exponent)) +
+                                              " refused: only 65537 is accepted");
+      }
       return {};
     case KeyAlgorithm::ec:
-      if (key.curve != "P-256" && key.curve != "P-384" && key.curve != "P-521") {
+      if (key.curve != "P-256" && key.curve != "P-384") {
         return fail(Errc::policy_refused, "EC key on curve '" + key.curve + "' refused: use P-256 or P-384");
       }
       if (key.bits < policy.min_ec_bits) {

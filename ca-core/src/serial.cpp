@@ -32,12 +32,13 @@ Result<std::string> normalize_serial(std::string_view text) {
     hex += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
   if (hex.empty()) return fail(Errc::invalid_input, "empty serial");
-  if (hex.size() > 42) return fail(Errc::invalid_input, "serial '" + std::string(text) + "' is longer than 20 bytes");
-  // Leading zero bytes carry no value (serial_hex never prints them); keep an even length.
+  // Leading zeros carry no value: serial_hex never prints them, so neither is kept here (an odd
+  // count of them used to leave a "00" byte in front, and the serial was never found).
   std::size_t first = hex.find_first_not_of('0');
   if (first == std::string::npos) return std::string("00");
-  hex.erase(0, first - first % 2);
+  hex.erase(0, first);
   if (hex.size() % 2) hex.insert(hex.begin(), '0');
+  if (hex.size() > 40) return fail(Errc::invalid_input, "serial '" + std::string(text) + "' is longer than 20 bytes");
   return hex;
 }
 

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <cctype>
@@ -108,14 +110,109 @@ Result<std::vector<X509Ptr>> parse_certificates(std::string_view pem) {
   return out;
 }
 
+namespace {
+
+bool only_whitespace(std::string_view rest) {
+  return std::ranges::all_of(rest, [](unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+}
+
+// One DER CertificationRequest, every byte of it: a second object or trailing bytes are refused, not ignored.
+Result<X509ReqPtr> csr_from_der(std::span<const unsigned char> der) {
+  const unsigned char* p = der.data();
+  X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
+  if (!req) return fail_openssl(Errc::invalid_input, "not a PKCS#10 certificate request (PEM or DER)");
+  if (p != der.data() + der.size()) {
+    return fail(Errc::invalid_input, "the CSR is followed by " + std::to_string(der.data() + der.size() - p) +
+                                         " bytes of trailing data: refused");
+  }
+  return req;
+}
+
+Result<X509ReqPtr> csr_from_pem(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  char* name = nullptr;
+  char* header = nullptr;
+  unsigned char* data = nullptr;
+  long length = 0;
+  if (PEM_read_bio(bio.get(), &name, &header, &data, &length) != 1) {
+    return fail_openssl(Errc::invalid_input, "not a PKCS#10 certificate request (PEM or DER)");
+  }
+  const std::string type = name;
+  const bool has_header = header && *header;
+  std::vector<unsigned char> der(data, data + length);
+  OPENSSL_free(name);
+  OPENSSL_free(header);
+  OPENSSL_free(data);
+  if (type != "CERTIFICATE REQUEST" && type != "NEW CERTIFICATE REQUEST") {
+    return fail(Errc::invalid_input, "the PEM block is '" + type + "', not a CERTIFICATE REQUEST");
+  }
+  if (has_header) return fail(Errc::invalid_input, "the CSR's PEM block carries headers (encrypted?): refused");
+  char* rest = nullptr;
+  const long rest_length = BIO_get_mem_data(bio.get(), &rest);
+  const std::string_view after(rest, static_cast<std::size_t>(std::max(0L, rest_length)));
+  if (!only_whitespace(after)) {
+    return fail(Errc::invalid_input, after.find("-----BEGIN ") != std::string_view::npos
+                                         ? "more than one PEM object after the CSR: send exactly one"
+                                         : "the CSR is followed by trailing data: refused");
+  }
+  return csr_from_der(der);
+}
+
+// The digest of the CSR's self-signature; NID_undef for Ed25519 (which hashes internally).
+Result<int> csr_signature_digest(const X509_REQ* req) {
+  const int signature = X509_REQ_get_signature_nid(req);
+  int digest = NID_undef;
+  int key = NID_undef;
+  if (signature == NID_rsassaPss) {
+    const X509_ALGOR* algorithm = nullptr;
+    X509_REQ_get0_signature(req, nullptr, &algorithm);
+    const ASN1_OBJECT* oid = nullptr;
+    int parameter_type = 0;
+    const void* parameter = nullptr;
+    X509_ALGOR_get0(&oid, &parameter_type, &parameter, algorithm);
+    if (parameter_type != V_ASN1_SEQUENCE) return fail(Errc::invalid_input, "RSA-PSS CSR signature without parameters");
+    std::unique_ptr<RSA_PSS_PARAMS, OsslDeleter<RSA_PSS_PARAMS_free>> pss(static_cast<RSA_PSS_PARAMS*>(
+        ASN1_item_unpack(static_cast<const ASN1_STRING*>(parameter), ASN1_ITEM_rptr(RSA_PSS_PARAMS))));
+    if (!pss) return fail_openssl(Errc::invalid_input, "unreadable RSA-PSS parameters in the CSR signature");
+    // An absent hashAlgorithm is SHA-1 (RFC 4055).
+    return pss->hashAlgorithm ? OBJ_obj2nid(pss->hashAlgorithm->algorithm) : NID_sha1;
+  }
+  if (OBJ_find_sigid_algs(signature, &digest, &key) != 1) {
+    return fail(Errc::policy_refused, std::string("CSR signature algorithm ") + OBJ_nid2sn(signature) + " is not supported");
+  }
+  if (key == NID_ED25519) return NID_undef;
+  return digest;
+}
+
+}  // namespace
+
 Result<X509ReqPtr> parse_csr(std::string_view data) {
   if (data.empty()) return fail(Errc::invalid_input, "empty CSR");
-  BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-  // PEM_read_bio_X509_REQ accepts both "CERTIFICATE REQUEST" and "NEW CERTIFICATE REQUEST".
-  X509ReqPtr req(looks_like_pem(data) ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr)
-                                      : d2i_X509_REQ_bio(bio.get(), nullptr));
-  if (!req) return fail_openssl(Errc::invalid_input, "not a PKCS#10 certificate request (PEM or DER)");
+  // "CERTIFICATE REQUEST" and "NEW CERTIFICATE REQUEST" armour are both accepted.
+  auto req = looks_like_pem(data)
+                 ? csr_from_pem(data)
+                 : csr_from_der(std::span(reinterpret_cast<const unsigned char*>(data.data()), data.size()));
+  if (!req) return req;
+  auto digest = csr_signature_digest(req->get());
+  if (!digest) return std::unexpected(digest.error());
+  if (auto ok = approve_csr_signature_digest(*digest); !ok) return std::unexpected(ok.error());
   return req;
+}
+
+Result<void> approve_csr_signature_digest(int digest_nid) {
+  switch (digest_nid) {
+    case NID_undef:  // Ed25519
+    case NID_sha256:
+    case NID_sha384:
+    case NID_sha512:
+    case NID_sha3_256:
+    case NID_sha3_384:
+    case NID_sha3_512: return {};
+    default:
+      return fail(Errc::policy_refused, std::string("the CSR is signed with ") +
+                                            (digest_nid == NID_undef ? "an unknown digest" : OBJ_nid2sn(digest_nid)) +
+                                            ": SHA-256 or stronger is required");
+  }
 }
 
 std::string to_pem(const X509* cert) {
@@ -198,11 +295,29 @@ std::vector<SubjectAltName> subject_alt_names(const X509* cert) {
 }
 
 std::vector<SubjectAltName> requested_subject_alt_names(const X509_REQ* req) {
+  // An extension request or SAN extension that is present but does not decode becomes one
+  // Kind::other entry, so policy refuses the request instead of issuing it without those names.
+  const SubjectAltName unreadable{SubjectAltName::Kind::other, "unreadable subjectAltName extension"};
   X509ExtensionStackPtr extensions(X509_REQ_get_extensions(const_cast<X509_REQ*>(req)));
-  if (!extensions) return {};
+  if (!extensions) {
+    const bool requested = X509_REQ_get_attr_by_NID(req, NID_ext_req, -1) >= 0 ||
+                           X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0;
+    ERR_clear_error();
+    if (requested) return {unreadable};
+    return {};
+  }
+  int critical = -1;
   GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509V3_get_d2i(extensions.get(), NID_subject_alt_name, nullptr, nullptr)));
-  return from_general_names(names.get());
+      X509V3_get_d2i(extensions.get(), NID_subject_alt_name, &critical, nullptr)));
+  ERR_clear_error();
+  if (!names) {
+    if (critical == -1) return {};  // no SAN extension
+    if (critical == -2) return {{SubjectAltName::Kind::other, "more than one subjectAltName extension"}};
+    return {unreadable};
+  }
+  auto out = from_general_names(names.get());
+  if (out.empty()) return {{SubjectAltName::Kind::other, "empty subjectAltName extension"}};
+  return out;
 }
 
 bool is_ca_certificate(const X509* cert) { return X509_check_ca(const_cast<X509*>(cert)) > 0 && (X509_get_extension_flags(const_cast<X509*>(cert)) & EXFLAG_CA); }

@@ -20,10 +20,12 @@ TEST_CASE("revoke, hold, unhold and revoking twice", "[cli][revoke]") {
   const auto a = pki.serial_of(pki.issue(pki.csr("a", "p256", "a.example.test", "DNS:a.example.test")));
   const auto b = pki.serial_of(pki.issue(pki.csr("b", "p256", "b.example.test", "DNS:b.example.test")));
 
-  auto revoked = pki.json("revoke " + a + " --reason keyCompromise --invalidity-date 2026-01-02T03:04:05Z --json");
+  // The invalidity date must lie within the certificate's life: its notBefore is the earliest allowed.
+  const std::string not_before = pki.json("show " + a + " --format json")["not_before"];
+  auto revoked = pki.json("revoke " + a + " --reason keyCompromise --invalidity-date " + not_before + " --json");
   CHECK(revoked["status"] == "revoked");
   CHECK(revoked["revocation_reason"] == "keyCompromise");
-  CHECK(revoked["invalidity_date"] == "2026-01-02T03:04:05Z");
+  CHECK(revoked["invalidity_date"] == not_before);
   CHECK_FALSE(revoked["revoked_at"].is_null());
 
   auto twice = pki.fca_split("revoke " + a + " --reason superseded");

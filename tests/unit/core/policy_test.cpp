@@ -81,7 +81,7 @@ TEST_CASE("DNS name syntax", "[policy]") {
 TEST_CASE("key policy enforces minimum sizes", "[policy]") {
   NamePolicy policy;
   CHECK_FALSE(approve_key(policy, KeyInfo{KeyAlgorithm::rsa, 1024, ""}));
-  CHECK(approve_key(policy, KeyInfo{KeyAlgorithm::rsa, 2048, ""}));
+  CHECK(approve_key(policy, KeyInfo{KeyAlgorithm::rsa, 2048, "", 65537}));
   CHECK(approve_key(policy, KeyInfo{KeyAlgorithm::ec, 256, "P-256"}));
   CHECK_FALSE(approve_key(policy, KeyInfo{KeyAlgorithm::ec, 256, "secp256k1"}));
   policy.min_ec_bits = 384;

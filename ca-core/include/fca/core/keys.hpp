@@ -1,5 +1,6 @@
 #pragma once
 // Key types, generation and the software (PEM) encodings of keys.
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,7 @@ struct KeyInfo {
   KeyAlgorithm algorithm = KeyAlgorithm::ec;
   int bits = 0;         // RSA modulus / EC field size / 256 for Ed25519
   std::string curve;    // "P-256", "P-384", "P-521", or "" for non-EC
+  std::uint64_t rsa_exponent = 0;  // RSA public exponent; 0 when it cannot be read (or not RSA)
   std::string name() const;  // "rsa2048", "p256", "ed25519", ...
 };
 

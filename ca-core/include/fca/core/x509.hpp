@@ -24,8 +24,12 @@ std::string to_string(const SubjectAltName& san);  // "DNS:x", "IP:1.2.3.4", ...
 Result<X509Ptr> parse_certificate(std::string_view pem_or_der);
 // Every certificate in a PEM bundle, in order.
 Result<std::vector<X509Ptr>> parse_certificates(std::string_view pem);
-// A PKCS#10 request as PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER.
+// A PKCS#10 request as PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER: exactly one
+// object (trailing data or a second request is Errc::invalid_input), self-signed with SHA-256 or
+// stronger, or Ed25519 (anything weaker is Errc::policy_refused). The signature itself is not verified here.
 Result<X509ReqPtr> parse_csr(std::string_view pem_or_der);
+// SHA-256, SHA-384, SHA-512, SHA3-*, or NID_undef (Ed25519): fine; anything else is refused.
+Result<void> approve_csr_signature_digest(int digest_nid);
 
 // DER of any OpenSSL object through its i2d function (i2d_X509, i2d_OCSP_RESPONSE, ...); empty on failure.
 template <class T>
@@ -53,6 +57,8 @@ std::string sha256_fingerprint(const X509* cert);    // uppercase hex
 TimePoint not_before(const X509* cert);
 TimePoint not_after(const X509* cert);
 std::vector<SubjectAltName> subject_alt_names(const X509* cert);
+// The SANs the request asks for. An extension that is present but unreadable (or duplicated, or
+// empty) yields one Kind::other entry describing it, which policy refuses.
 std::vector<SubjectAltName> requested_subject_alt_names(const X509_REQ* req);
 
 bool is_ca_certificate(const X509* cert);  // basicConstraints CA:TRUE
