@@ -143,8 +143,16 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   signal(SIGPIPE, SIG_IGN);
 
   if (!refresh_revocation_data(instance)) {
-    log.error("revocation data could not be brought up to date; not serving stale answers");
-    return 1;
+    // One CA whose key cannot be used (a token offline, a key file gone) must not take the others'
+    // OCSP and CRLs down with it: serve while any CA has a working responder, retry every pass.
+    const auto signers = instance.ocsp().signer_status();
+    const bool any_working = std::ranges::any_of(signers, [](const auto& entry) { return !entry.second.failing; });
+    if (!any_working) {
+      log.error("no CA's revocation data could be brought up to date; not serving");
+      return 1;
+    }
+    log.error("serving, but the revocation data of the CAs named above is not up to date; retried every {} s",
+              config.serve.scheduler_interval_seconds);
   }
   // The hash directory gets each CA's current CRL even when none had to be regenerated.
   auto cas = instance.database().list_cas();
