@@ -260,3 +260,45 @@ TEST_CASE("OCSP answers are made while a CRL build holds the database", "[ocsp][
   CHECK(outcome == OcspOutcome::successful);
   CHECK(ocsp.cached_answers() == 1);
 }
+
+TEST_CASE("OCSP index in the service: a CA compromise in the parent's register changes the indexed answers below it",
+          "[ocsp][index]") {
+  fca::test::AuthorityFixture f;
+  OcspService ocsp{*f.database, *f.database, *f.database, *f.authority, *f.keys, f.clock, OcspSettings{}};
+  auto source = db::SqliteOcspStatusSource::open(f.dir / "ca.db");
+  REQUIRE(source);
+  ocsp.use_status_source(*source);
+  REQUIRE(ocsp.ensure_signers());
+  auto issuing_ca = *f.database->find_ca("issuing");
+  REQUIRE(issuing_ca.parent_id);
+  auto issuing = std::move(*parse_certificate(issuing_ca.certificate_pem));
+  auto leaf = f.issue("below.example.com");
+  const auto request = request_der(leaf.certificate.get(), issuing.get());
+  const auto first = ocsp.respond(request);
+  REQUIRE(ocsp.respond_cached(request));
+
+  // The issuing CA's own certificate, in the root's register, revoked for keyCompromise by another
+  // connection: the leaf's row is untouched, only the parent's revision moves.
+  auto other = db::Database::open(f.dir / "ca.db");
+  REQUIRE(other);
+  StatusChange change{CertificateStatus::valid, CertificateStatus::revoked, f.clock.now(),
+                      RevocationReason::key_compromise, std::nullopt};
+  REQUIRE((*other)->change_status(*issuing_ca.parent_id, serial_hex(issuing.get()), change,
+                                  AuditEvent{"test", "certificate.revoke", "x", "{}", f.clock.now()}));
+
+  CHECK_FALSE(ocsp.respond_cached(request).has_value());  // no longer true: must be signed again
+  const auto after = ocsp.respond(request);
+  CHECK(after.der != first.der);
+  const unsigned char* p = after.der.data();
+  std::unique_ptr<OCSP_RESPONSE, OsslDeleter<OCSP_RESPONSE_free>> response(
+      d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(after.der.size())));
+  REQUIRE(response);
+  std::unique_ptr<OCSP_BASICRESP, OsslDeleter<OCSP_BASICRESP_free>> basic(OCSP_response_get1_basic(response.get()));
+  REQUIRE(basic);
+  OcspCertIdPtr id(OCSP_cert_to_id(EVP_sha1(), leaf.certificate.get(), issuing.get()));
+  int status = -1, reason = -1;
+  ASN1_GENERALIZEDTIME *revoked_at = nullptr, *this_update = nullptr, *next_update = nullptr;
+  REQUIRE(OCSP_resp_find_status(basic.get(), id.get(), &status, &reason, &revoked_at, &this_update, &next_update));
+  CHECK(status == V_OCSP_CERTSTATUS_REVOKED);
+  CHECK(reason == OCSP_REVOKED_STATUS_CACOMPROMISE);
+}
