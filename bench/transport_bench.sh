@@ -6,6 +6,8 @@
 #
 #   bench/transport_bench.sh [BUILD_DIR] [SECONDS_PER_RUN] [CONNECTION_COUNTS]
 #   defaults: build-rel 5 "8 32 256"
+#   PERF_OUT=file: `perf record -g` of serve during each OCSP run (file.<conns>), and
+#   `perf stat -e context-switches` of it printed per run.
 #
 # BUILD_DIR is (re)built RelWithDebInfo without sanitizers. wrk and nginx-light come from Debian
 # and are installed when missing.
@@ -141,7 +143,19 @@ run_wrk() {  # url connections → "ok bad errors rate p50 p99"
 
 rows=()
 for c in $counts; do
+  profiler=""
+  if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q -F 499 -g -p "$server" -o "$PERF_OUT.$c" -- sleep "$seconds" 2>/dev/null &
+    profiler=$!
+    perf stat -e context-switches -p "$server" -o "$work/perf-stat.$c" -- sleep "$seconds" 2>/dev/null &
+    counter=$!
+  fi
   read -r f_ok f_bad f_err f_rate f_p50 f_p99 <<<"$(run_wrk "http://127.0.0.1:$port$path" "$c")"
+  if [ -n "$profiler" ]; then
+    wait "$profiler" "$counter" || true
+    echo "perf, $c connections: $(awk '/context-switches/ { print $1 }' "$work/perf-stat.$c") context switches," \
+      "$(awk -v r="$f_rate" -v s="$seconds" 'BEGIN { printf "%.0f", r * s }') requests; profile in $PERF_OUT.$c"
+  fi
   read -r b_ok b_bad b_err b_rate b_p50 b_p99 <<<"$(run_wrk "http://127.0.0.1:$fixed_port$path" "$c")"
   read -r n_ok n_bad n_err n_rate n_p50 n_p99 <<<"$(run_wrk "http://127.0.0.1:$nginx_port$path" "$c")"
   ratio="$(awk -v a="$f_rate" -v b="$n_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
@@ -165,7 +179,7 @@ echo "| conns | OCSP req/s | p50 ms  | p99 ms  | bad/errs  | http req/s | p99 ms
 echo "|------:|----------:|--------:|--------:|----------:|----------:|--------:|----------:|----------:|--------:|----------:|----------:|-----------:|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "OCSP = facility-ca serve (pre-signed answer: request parsed, status read, cached DER sent);"
+echo "OCSP = facility-ca serve (ready-to-send index: CertID found in the request bytes, revision checked, DER and headers sent);"
 echo "http = bench/http_fixed (the same bytes from memory on fca::http: the transport alone); nginx = the same bytes as a file."
 echo "bad = answers that were not 200 with the expected bytes; errs = socket errors and timeouts (wrk --timeout 2s)"
 echo "openssl ocsp sample after the load: $sample_result"

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "files.hpp"
+#include "fca/db/ocsp_lookup.hpp"
 
 namespace fca::app {
 namespace {
@@ -87,6 +88,10 @@ Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_dire
                                                                 *instance->signing_keys_, *instance->clock_,
                                                                 cfg.ca_settings());
   instance->wire_revocation();
+  // OCSP answers read statuses on read-only connections of their own, never under the database's mutex.
+  auto ocsp_lookup = db::SqliteOcspStatusSource::open(resolve_in(dir, cfg.database));
+  if (!ocsp_lookup) return std::unexpected(ocsp_lookup.error());
+  instance->ocsp_->use_status_source(std::move(*ocsp_lookup));
   db::Database& store = *instance->database_;
   instance->service_ = std::make_unique<service::Service>(service::ServiceContext{
       .cas = store,

@@ -1,13 +1,16 @@
 #include "fca/core/ocsp.hpp"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <optional>
 #include <string_view>
 
+#include "fca/core/ocsp_index.hpp"
 #include "fca/core/x509.hpp"
 
 namespace fca {
@@ -154,13 +157,6 @@ std::optional<std::string> request_problem(OCSP_REQUEST* request, std::span<cons
   return std::nullopt;
 }
 
-// The same CertID, byte for byte: a cached answer echoes the CertID it was signed for, and a client
-// must get back exactly the encoding it sent (hash parameters NULL or absent, RFC 6960 4.1.1).
-bool same_encoding(const OCSP_CERTID* a, const OCSP_CERTID* b) {
-  const auto left = der_encode(a, i2d_OCSP_CERTID);
-  return !left.empty() && left == der_encode(b, i2d_OCSP_CERTID);
-}
-
 Asn1TimePtr asn1_time(TimePoint t) { return Asn1TimePtr(ASN1_TIME_set(nullptr, std::chrono::system_clock::to_time_t(t))); }
 
 std::string random_suffix() {
@@ -169,24 +165,37 @@ std::string random_suffix() {
   return hex_upper(bytes);
 }
 
-// RFC 6960 §2.7: once a CA's key is known compromised (its own certificate revoked for keyCompromise
-// or cACompromise), everything it issued is answered revoked, as of the CA's revocation time, with
-// reason cACompromise: the CA's key is what failed, and that is what cACompromise says about the
-// certificates below it. The CA's status is read per request, like the certificates' own, so a
-// revocation by another process is in the very next answer.
-void answer_as_ca_compromised(const std::optional<CertificateRecord>& ca_row, const std::vector<CertificateRecord*>& records) {
-  if (!ca_row || ca_row->status != CertificateStatus::revoked) return;
-  if (ca_row->revocation_reason != RevocationReason::key_compromise &&
-      ca_row->revocation_reason != RevocationReason::ca_compromise) {
-    return;
+OcspCertStatus status_of(const CertificateRecord& record) {
+  return {record.status, record.revoked_at, record.revocation_reason, record.invalidity_date, record.issued_at};
+}
+
+// Without a storage-side source: the repository answers, and since it cannot say cheaply whether
+// anything changed, every revision is new and every indexed answer re-reads its status.
+class RepositoryStatusSource final : public OcspStatusSource {
+ public:
+  explicit RepositoryStatusSource(CertificateRepository& certificates) : certificates_(certificates) {}
+  Result<std::int64_t> revocation_revision(std::int64_t) override { return ++counter_; }
+  Result<std::optional<OcspCertStatus>> certificate_status(std::int64_t issuer_id, std::string_view serial) override {
+    auto record = certificates_.find_certificate(issuer_id, serial);
+    if (record) return std::optional<OcspCertStatus>(status_of(*record));
+    if (record.error().code == Errc::not_found) return std::optional<OcspCertStatus>();
+    return std::unexpected(record.error());
   }
-  for (auto* record : records) {
-    if (!record || record->status == CertificateStatus::revoked) continue;
-    record->status = CertificateStatus::revoked;
-    record->revoked_at = ca_row->revoked_at;
-    record->revocation_reason = RevocationReason::ca_compromise;
-    record->invalidity_date = ca_row->invalidity_date;
-  }
+
+ private:
+  CertificateRepository& certificates_;
+  std::atomic<std::int64_t> counter_{0};
+};
+
+std::shared_ptr<const OcspAnswerHeaders> headers_for(const OcspAnswer& answer) {
+  auto headers = std::make_shared<OcspAnswerHeaders>();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(answer.der.data(), answer.der.size(), md, &len, EVP_sha256(), nullptr);
+  headers->etag = "\"" + hex_upper(std::span<const std::uint8_t>(md, len)) + "\"";
+  headers->last_modified = http_date(answer.this_update.value_or(answer.produced_at));
+  if (answer.next_update) headers->expires = http_date(*answer.next_update);
+  return headers;
 }
 
 }  // namespace
@@ -197,15 +206,7 @@ struct OcspService::Responder {
   X509Ptr signer_cert;
   std::shared_ptr<SigningKey> signer_key;
   std::map<int, OcspCertIdPtr> issuer_ids;  // by digest NID: the CertID fields that name this issuer
-};
-
-struct OcspService::CachedAnswer {
-  OcspCertIdPtr id;
-  CertificateStatus status = CertificateStatus::valid;
-  bool known = false;
-  std::optional<TimePoint> revoked_at;
-  std::optional<RevocationReason> reason;
-  OcspAnswer answer;
+  std::string ca_serial;                    // the CA's own serial, in its parent's register
 };
 
 OcspService::OcspService(CaRepository& cas, CertificateRepository& certificates, OcspSignerRepository& signers,
@@ -216,9 +217,16 @@ OcspService::OcspService(CaRepository& cas, CertificateRepository& certificates,
       authority_(authority),
       keys_(keys),
       clock_(clock),
-      settings_(settings) {}
+      settings_(settings),
+      source_(std::make_shared<RepositoryStatusSource>(certificates)),
+      index_(std::make_unique<OcspIndex>(settings.max_cache_entries)) {}
 
 OcspService::~OcspService() = default;
+
+void OcspService::use_status_source(std::shared_ptr<OcspStatusSource> source) {
+  if (source) source_ = std::move(source);
+  index_->clear();  // entries stamped by the previous source's revisions mean nothing to this one
+}
 
 OcspAnswer OcspService::error_answer(OcspOutcome outcome, std::string reason) {
   const int status = outcome == OcspOutcome::malformed_request ? OCSP_RESPONSE_STATUS_MALFORMEDREQUEST
@@ -284,6 +292,7 @@ Result<int> OcspService::ensure_signers() {
     auto ca_cert = parse_certificate(ca.certificate_pem);
     if (!ca_cert) return std::unexpected(ca_cert.error());
     responder->ca_cert = std::move(*ca_cert);
+    responder->ca_serial = serial_hex(responder->ca_cert.get());
     for (int nid : kCertIdDigests) {
       responder->issuer_ids.emplace(nid, OcspCertIdPtr(OCSP_cert_to_id(EVP_get_digestbynid(nid), nullptr, responder->ca_cert.get())));
     }
@@ -345,11 +354,19 @@ Result<int> OcspService::ensure_signers() {
       if (previous->ca.id == ca.id) fresh.push_back(previous);
     }
   }
+  bool changed = issued > 0;
   {
     std::lock_guard lock(mutex_);
+    if (fresh.size() != responders_.size()) changed = true;
+    for (std::size_t i = 0; !changed && i < fresh.size(); ++i) {
+      changed = fresh[i]->ca.id != responders_[i]->ca.id ||
+                X509_cmp(fresh[i]->signer_cert.get(), responders_[i]->signer_cert.get()) != 0;
+    }
     responders_ = std::move(fresh);
-    if (issued > 0) cache_.clear();  // answers by a replaced responder are re-signed by the new one
   }
+  // Indexed answers are served without asking for the responder: when the set of CAs or a signer
+  // changed, they are all made again by the responders now in place.
+  if (changed) index_->clear();
   if (!failures.empty()) return failures.error("OCSP responder set-up");
   return issued;
 }
@@ -366,22 +383,53 @@ std::shared_ptr<const OcspService::Responder> OcspService::find_responder(OCSP_C
   return nullptr;
 }
 
-std::shared_ptr<OcspService::CachedAnswer> OcspService::cache_entry(const OCSP_CERTID* id, const CertificateRecord* record,
-                                                                   OcspAnswer answer) {
-  auto entry = std::make_shared<CachedAnswer>();
-  entry->id.reset(OCSP_CERTID_dup(const_cast<OCSP_CERTID*>(id)));
-  entry->known = record != nullptr;
-  if (record) {
-    entry->status = record->status;
-    entry->revoked_at = record->revoked_at;
-    entry->reason = record->revocation_reason;
+std::shared_ptr<const OcspService::Responder> OcspService::responder_of(std::int64_t issuer_id) {
+  std::lock_guard lock(mutex_);
+  for (const auto& responder : responders_) {
+    if (responder->ca.id == issuer_id) return responder;
   }
-  entry->answer = std::move(answer);
-  return entry;
+  return nullptr;
+}
+
+Result<OcspStamp> OcspService::stamp_of(std::int64_t issuer_id, std::optional<std::int64_t> parent_id) {
+  OcspStamp stamp;
+  auto issuer = source_->revocation_revision(issuer_id);
+  if (!issuer) return std::unexpected(issuer.error());
+  stamp.issuer = *issuer;
+  stamp.parent = 0;
+  if (parent_id) {
+    auto parent = source_->revocation_revision(*parent_id);
+    if (!parent) return std::unexpected(parent.error());
+    stamp.parent = *parent;
+  }
+  return stamp;
+}
+
+// RFC 6960 §2.7: once a CA's key is known compromised (its own certificate revoked for keyCompromise
+// or cACompromise), everything it issued is answered revoked, as of the CA's revocation time, with
+// reason cACompromise: the CA's key is what failed, and that is what cACompromise says about the
+// certificates below it. The CA's row is read with the certificate's, so a revocation of the CA by
+// another process is in the very next answer too.
+Result<std::optional<OcspCertStatus>> OcspService::effective_status(std::int64_t issuer_id,
+                                                                    std::optional<std::int64_t> parent_id,
+                                                                    const std::string& ca_serial,
+                                                                    const std::string& serial) {
+  auto own = source_->certificate_status(issuer_id, serial);
+  if (!own || !*own || (*own)->status == CertificateStatus::revoked || !parent_id) return own;
+  auto ca_row = source_->certificate_status(*parent_id, ca_serial);
+  if (!ca_row) return std::unexpected(ca_row.error());
+  if (*ca_row && (*ca_row)->status == CertificateStatus::revoked &&
+      ((*ca_row)->reason == RevocationReason::key_compromise || (*ca_row)->reason == RevocationReason::ca_compromise)) {
+    (*own)->status = CertificateStatus::revoked;
+    (*own)->revoked_at = (*ca_row)->revoked_at;
+    (*own)->reason = RevocationReason::ca_compromise;
+    (*own)->invalidity_date = (*ca_row)->invalidity_date;
+  }
+  return own;
 }
 
 Result<OcspAnswer> OcspService::sign_answer(const Responder& responder, const std::vector<OCSP_CERTID*>& ids,
-                                            const std::vector<CertificateRecord*>& records, OCSP_REQUEST* nonce_from) {
+                                            const std::vector<const OcspCertStatus*>& statuses, OCSP_REQUEST* nonce_from) {
   const auto now = clock_.now();
   const auto this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
   const auto next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
@@ -391,7 +439,7 @@ Result<OcspAnswer> OcspService::sign_answer(const Responder& responder, const st
   OcspBasicPtr basic(OCSP_BASICRESP_new());
   if (!basic) return fail_openssl(Errc::internal, "cannot build OCSP response");
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const CertificateRecord* record = records[i];
+    const OcspCertStatus* record = statuses[i];
     int status = V_OCSP_CERTSTATUS_UNKNOWN;
     int reason = OCSP_REVOKED_STATUS_NOSTATUS;
     Asn1TimePtr revoked_time;
@@ -401,7 +449,7 @@ Result<OcspAnswer> OcspService::sign_answer(const Responder& responder, const st
       } else {
         status = V_OCSP_CERTSTATUS_REVOKED;
         revoked_time = asn1_time(record->revoked_at.value_or(record->issued_at));
-        reason = static_cast<int>(record->revocation_reason.value_or(RevocationReason::unspecified));
+        reason = static_cast<int>(record->reason.value_or(RevocationReason::unspecified));
       }
     }
     // add1_status copies the CertID as requested, so the answer names the client's hash algorithm.
@@ -462,123 +510,142 @@ std::optional<OcspAnswer> OcspService::answer(std::span<const std::uint8_t> requ
     ids.push_back(id);
   }
 
-  std::vector<std::optional<CertificateRecord>> found(ids.size());
-  std::vector<CertificateRecord*> records(ids.size(), nullptr);
+  if (!may_sign) return std::nullopt;  // an indexed answer would have been found by respond_cached
+
+  // Only a nonce-less single request whose CertID re-encodes to the very bytes it was sent as goes
+  // into the index: the answer echoes the CertID as OpenSSL encodes it, and a hit is found by the
+  // request's bytes.
+  std::optional<std::span<const std::uint8_t>> cert_id;
+  std::optional<OcspStamp> stamp;
+  if (!has_nonce && ids.size() == 1) {
+    cert_id = single_cert_id(request_der);
+    if (cert_id && der_encode(ids[0], i2d_OCSP_CERTID) != std::vector<std::uint8_t>(cert_id->begin(), cert_id->end())) {
+      cert_id.reset();
+    }
+    // The revisions are read before the statuses, so an entry is never stamped newer than what it says.
+    if (cert_id) {
+      if (auto read = stamp_of(responder->ca.id, responder->ca.parent_id)) stamp = *read;
+    }
+  }
+
+  std::vector<std::optional<OcspCertStatus>> found(ids.size());
+  std::vector<const OcspCertStatus*> statuses(ids.size(), nullptr);
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const std::string serial = serial_of(ids[i]);
     if (serial.empty()) continue;  // a negative serial was never issued here
-    auto record = certificates_.find_certificate(responder->ca.id, serial);
-    if (record) {
-      found[i] = std::move(*record);
-      records[i] = &*found[i];
-    } else if (record.error().code != Errc::not_found) {
-      return error_answer(OcspOutcome::internal_error, record.error().message);
-    }
+    auto status = effective_status(responder->ca.id, responder->ca.parent_id, responder->ca_serial, serial);
+    if (!status) return error_answer(OcspOutcome::internal_error, status.error().message);
+    found[i] = std::move(*status);
+    if (found[i]) statuses[i] = &*found[i];
   }
 
-  auto ca_row = authority_.ca_certificate_record(responder->ca);
-  if (!ca_row) return error_answer(OcspOutcome::internal_error, ca_row.error().message);
-  answer_as_ca_compromised(*ca_row, records);
-
-  std::optional<CacheKey> key;
-  if (!has_nonce && ids.size() == 1) {
-    key = CacheKey{responder->ca.id, serial_of(ids[0]), digest_of(ids[0])};
-    std::lock_guard lock(mutex_);
-    if (auto hit = cache_.find(*key); hit != cache_.end()) {
-      const auto& cached = *hit->second;
-      const bool same_status = records[0] ? (cached.known && cached.status == records[0]->status &&
-                                             cached.revoked_at == records[0]->revoked_at &&
-                                             cached.reason == records[0]->revocation_reason)
-                                          : !cached.known;
-      if (same_status && same_encoding(cached.id.get(), ids[0]) &&
-          *cached.answer.next_update - clock_.now() > settings_.refresh_before) {
-        return cached.answer;
-      }
-    }
-  }
-
-  if (!may_sign) return std::nullopt;
-  auto answer = sign_answer(*responder, ids, records, has_nonce ? request.get() : nullptr);
+  auto answer = sign_answer(*responder, ids, statuses, has_nonce ? request.get() : nullptr);
   if (!answer) return error_answer(OcspOutcome::internal_error, answer.error().message);
-  if (key) {
-    auto entry = cache_entry(ids[0], records[0], *answer);
-    std::lock_guard lock(mutex_);
-    if (cache_.size() < settings_.max_cache_entries || cache_.contains(*key)) cache_[*key] = std::move(entry);
+  // Unknown serials are never indexed: a scan of made-up serials must not fill the index.
+  if (cert_id && stamp && statuses[0]) {
+    auto ready = std::make_shared<OcspReadyAnswer>();
+    ready->cert_id.assign(cert_id->begin(), cert_id->end());
+    ready->issuer_id = responder->ca.id;
+    ready->parent_id = responder->ca.parent_id;
+    ready->ca_serial = responder->ca_serial;
+    ready->serial = serial_of(ids[0]);
+    ready->status = *statuses[0];
+    ready->answer = *answer;
+    ready->answer.headers = headers_for(ready->answer);
+    answer->headers = ready->answer.headers;
+    index_->put(std::move(ready), *stamp);
   }
   return std::move(*answer);
 }
 
-OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) { return *answer(request_der, true); }
+std::optional<OcspAnswer> OcspService::serve_indexed(const std::shared_ptr<const OcspReadyAnswer>& ready,
+                                                     const OcspStamp& stamp) {
+  if (*ready->answer.next_update - clock_.now() <= settings_.refresh_before) return std::nullopt;
+  auto now_stamp = stamp_of(ready->issuer_id, ready->parent_id);
+  if (!now_stamp) return std::nullopt;  // the full path reports it
+  if (*now_stamp != stamp) {
+    // Something under this issuer changed: this entry is checked (not re-signed unless it changed).
+    auto status = effective_status(ready->issuer_id, ready->parent_id, ready->ca_serial, ready->serial);
+    if (!status) return std::nullopt;
+    if (!*status) {
+      index_->remove(ready);
+      return std::nullopt;
+    }
+    if (**status != ready->status) return std::nullopt;  // re-signed by respond(), which replaces it
+    index_->restamp(ready, *now_stamp);
+  }
+  return ready->answer;
+}
+
+OcspAnswer OcspService::respond(std::span<const std::uint8_t> request_der) {
+  if (auto cert_id = single_cert_id(request_der)) {
+    if (auto hit = index_->find(*cert_id)) {
+      if (auto indexed = serve_indexed(hit->ready, hit->stamp)) return std::move(*indexed);
+    }
+  }
+  return *answer(request_der, true);
+}
 
 std::optional<OcspAnswer> OcspService::respond_cached(std::span<const std::uint8_t> request_der) {
+  if (auto cert_id = single_cert_id(request_der)) {
+    if (auto hit = index_->find(*cert_id)) return serve_indexed(hit->ready, hit->stamp);
+  }
   return answer(request_der, false);
 }
 
 Result<int> OcspService::refresh_cache() {
-  struct Due {
-    CacheKey key;
-    OcspCertIdPtr id;
-    std::shared_ptr<const Responder> responder;
-  };
-  std::vector<Due> due;
   const auto now = clock_.now();
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [key, entry] : cache_) {
-      if (*entry->answer.next_update - now > settings_.refresh_before) continue;
-      for (const auto& r : responders_) {
-        if (r->ca.id == std::get<0>(key)) {
-          due.push_back({key, OcspCertIdPtr(OCSP_CERTID_dup(entry->id.get())), r});
-        }
-      }
-    }
-  }
-  // Re-signing runs unlocked: requests keep being answered (from the old entry) meanwhile. A CA whose
-  // answers cannot be signed is recorded and skipped; its old entries stay until they can.
+  auto due = index_->select([&](const OcspReadyAnswer& ready) {
+    return *ready.answer.next_update - now <= settings_.refresh_before;
+  });
+  // Re-signing runs unlocked: requests keep being answered meanwhile (the due ones by respond()). A
+  // CA whose answers cannot be signed is recorded and skipped; its old entries stay until they can.
   int refreshed = 0;
   PassFailures failures;
   std::set<std::int64_t> failed_cas;
   std::set<std::int64_t> refreshed_cas;
-  for (const auto& item : due) {
-    const auto& [issuer_id, serial, nid] = item.key;
-    if (failed_cas.contains(issuer_id)) continue;
+  std::map<std::int64_t, std::string> names;
+  for (const auto& old : due) {
+    if (failed_cas.contains(old->issuer_id)) continue;
+    auto responder = responder_of(old->issuer_id);
+    if (!responder) continue;
+    names[responder->ca.id] = responder->ca.name;
     auto refreshed_one = [&]() -> Result<bool> {
-      std::optional<CertificateRecord> record;
-      if (auto found = certificates_.find_certificate(issuer_id, serial)) {
-        record = std::move(*found);
-      } else if (found.error().code != Errc::not_found) {
-        return std::unexpected(found.error());
+      auto stamp = stamp_of(old->issuer_id, old->parent_id);
+      if (!stamp) return std::unexpected(stamp.error());
+      auto status = effective_status(old->issuer_id, old->parent_id, old->ca_serial, old->serial);
+      if (!status) return std::unexpected(status.error());
+      if (!*status) {
+        index_->remove(old);
+        return false;
       }
-      std::vector<CertificateRecord*> records{record ? &*record : nullptr};
-      auto ca_row = authority_.ca_certificate_record(item.responder->ca);
-      if (!ca_row) return std::unexpected(ca_row.error());
-      answer_as_ca_compromised(*ca_row, records);
-      auto answer = sign_answer(*item.responder, {item.id.get()}, records, nullptr);
+      const unsigned char* p = old->cert_id.data();
+      OcspCertIdPtr id(d2i_OCSP_CERTID(nullptr, &p, static_cast<long>(old->cert_id.size())));
+      if (!id) return fail_openssl(Errc::internal, "cannot decode an indexed CertID");
+      auto answer = sign_answer(*responder, {id.get()}, {&**status}, nullptr);
       if (!answer) return std::unexpected(answer.error());
-      auto entry = cache_entry(item.id.get(), records[0], std::move(*answer));
-      std::lock_guard lock(mutex_);
-      // A status change meanwhile dropped the entry: the next request makes a new one.
-      auto slot = cache_.find(item.key);
-      if (slot == cache_.end()) return false;
-      slot->second = std::move(entry);
-      return true;
+      auto fresh = std::make_shared<OcspReadyAnswer>(*old);
+      fresh->status = **status;
+      fresh->answer = std::move(*answer);
+      fresh->answer.headers = headers_for(fresh->answer);
+      // A request meanwhile replaced or dropped the entry: that one stands.
+      return index_->replace(old, std::move(fresh), *stamp);
     }();
-    const auto& ca = item.responder->ca;
+    const auto& ca = responder->ca;
     if (!refreshed_one) {
-      failed_cas.insert(issuer_id);
+      failed_cas.insert(ca.id);
       failures.add(ca.name, refreshed_one.error());
       std::lock_guard lock(mutex_);
       cache_status_.failed(ca.id, ca.name, now, refreshed_one.error().message);
       continue;
     }
-    refreshed_cas.insert(issuer_id);
+    refreshed_cas.insert(ca.id);
     if (*refreshed_one) ++refreshed;
   }
   {
     std::lock_guard lock(mutex_);
-    for (const auto& item : due) {
-      const auto& ca = item.responder->ca;
-      if (refreshed_cas.contains(ca.id) && !failed_cas.contains(ca.id)) cache_status_.succeeded(ca.id, ca.name, now);
+    for (std::int64_t id : refreshed_cas) {
+      if (!failed_cas.contains(id)) cache_status_.succeeded(id, names[id], now);
     }
   }
   if (!failures.empty()) return failures.error("OCSP cache refresh");
@@ -596,15 +663,12 @@ std::map<std::int64_t, CaRefreshStatus> OcspService::cache_status() {
 }
 
 void OcspService::status_changed(const CertificateRecord& certificate) {
-  std::lock_guard lock(mutex_);
-  std::erase_if(cache_, [&](const auto& item) {
-    return std::get<0>(item.first) == certificate.issuer_id && std::get<1>(item.first) == certificate.serial;
+  // The revision check finds this too; dropping the entries at once spares the first request the check.
+  index_->erase_if([&](const OcspReadyAnswer& ready) {
+    return ready.issuer_id == certificate.issuer_id && ready.serial == certificate.serial;
   });
 }
 
-std::size_t OcspService::cached_answers() {
-  std::lock_guard lock(mutex_);
-  return cache_.size();
-}
+std::size_t OcspService::cached_answers() { return index_->size(); }
 
 }  // namespace fca

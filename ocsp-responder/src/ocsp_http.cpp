@@ -105,10 +105,18 @@ http::Response OcspFrontEnd::format(const http::Request& request, const OcspAnsw
   if (result.outcome == OcspOutcome::successful && result.cacheable && result.next_update) {
     const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(*result.next_update - now);
     const auto max_age = std::clamp(remaining, std::chrono::seconds(0), settings_.max_age_cap);
-    const auto etag = etag_of(result.der);
     response.set("Cache-Control", "max-age=" + std::to_string(max_age.count()) + ", public, no-transform, must-revalidate");
-    response.set("Last-Modified", http_date(result.this_update.value_or(result.produced_at)));
-    response.set("Expires", http_date(*result.next_update));
+    // An indexed answer carries its fields made once when it was signed; others get them made here.
+    std::string etag;
+    if (result.headers) {
+      etag = result.headers->etag;
+      response.set("Last-Modified", result.headers->last_modified);
+      response.set("Expires", result.headers->expires);
+    } else {
+      etag = etag_of(result.der);
+      response.set("Last-Modified", http_date(result.this_update.value_or(result.produced_at)));
+      response.set("Expires", http_date(*result.next_update));
+    }
     response.set("ETag", etag);
     if (request.method == "GET" && request.header("If-None-Match") == etag) {
       response.status = 304;

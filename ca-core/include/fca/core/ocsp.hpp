@@ -2,8 +2,9 @@
 // OCSP (RFC 6960, RFC 5019 profile) answers, independent of HTTP: DER request in, DER response out.
 // Responses are signed by a delegated responder certificate per CA (profile ocsp-signer, key in the
 // same key store), issued and renewed here. Answers to nonce-less single requests are pre-signed and
-// cached; every answer first reads the certificate's status from the repository, so a revocation by
-// any process is visible in the very next answer.
+// kept in the ready-to-send index (ocsp_index.hpp), keyed by the request's CertID; before an indexed
+// answer is sent, the issuer's revocation revision is compared with the one the answer was found true
+// at, so a revocation by any process is visible in the very next answer.
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,13 @@ struct OcspSettings {
   std::size_t max_cache_entries = 100000;
 };
 
+// HTTP caching fields of a pre-signed answer, made once when it is signed rather than per request.
+struct OcspAnswerHeaders {
+  std::string etag;           // quoted SHA-256 of the DER
+  std::string last_modified;  // IMF-fixdate of thisUpdate
+  std::string expires;        // IMF-fixdate of nextUpdate
+};
+
 enum class OcspOutcome { successful, malformed_request, internal_error, unauthorized };
 
 struct OcspAnswer {
@@ -42,7 +50,14 @@ struct OcspAnswer {
   std::optional<TimePoint> this_update;  // earliest of the single responses
   std::optional<TimePoint> next_update;  // earliest of the single responses
   std::string reason;                    // why it was not successful, for the log
+  std::shared_ptr<const OcspAnswerHeaders> headers;  // set on answers from the index
 };
+
+class OcspIndex;
+class OcspStatusSource;
+struct OcspCertStatus;
+struct OcspReadyAnswer;
+struct OcspStamp;
 
 class OcspService {
  public:
@@ -68,23 +83,27 @@ class OcspService {
   // Drops cached answers for the certificate so the next answer is made from the new status.
   void status_changed(const CertificateRecord& certificate);
 
+  // Where certificate statuses are read (db/'s per-thread read-only connections). Without one, the
+  // repository is asked and every indexed answer re-reads its status. Set before answering.
+  void use_status_source(std::shared_ptr<OcspStatusSource> source);
+
   std::size_t cached_answers();
   const OcspSettings& settings() const { return settings_; }
 
  private:
   struct Responder;  // one CA this service answers for
-  struct CachedAnswer;
-  using CacheKey = std::tuple<std::int64_t, std::string, int>;  // issuer, serial, CertID hash NID
 
   std::optional<OcspAnswer> answer(std::span<const std::uint8_t> request_der, bool may_sign);
-  Result<void> load_responders();
+  std::optional<OcspAnswer> serve_indexed(const std::shared_ptr<const OcspReadyAnswer>& ready, const OcspStamp& stamp);
   std::shared_ptr<const Responder> find_responder(OCSP_CERTID* id);
-  static std::shared_ptr<CachedAnswer> cache_entry(const OCSP_CERTID* id, const CertificateRecord* record,
-                                                   OcspAnswer answer);
+  std::shared_ptr<const Responder> responder_of(std::int64_t issuer_id);
+  Result<OcspStamp> stamp_of(std::int64_t issuer_id, std::optional<std::int64_t> parent_id);
+  Result<std::optional<OcspCertStatus>> effective_status(std::int64_t issuer_id, std::optional<std::int64_t> parent_id,
+                                                         const std::string& ca_serial, const std::string& serial);
   Result<X509Ptr> issue_signer(const CaRecord& ca, std::shared_ptr<SigningKey>& key_out, std::string& key_uri_out);
   OcspAnswer error_answer(OcspOutcome outcome, std::string reason);
   Result<OcspAnswer> sign_answer(const Responder& responder, const std::vector<OCSP_CERTID*>& ids,
-                                 const std::vector<CertificateRecord*>& records, OCSP_REQUEST* nonce_from);
+                                 const std::vector<const OcspCertStatus*>& statuses, OCSP_REQUEST* nonce_from);
 
   CaRepository& cas_;
   CertificateRepository& certificates_;
@@ -94,9 +113,11 @@ class OcspService {
   const Clock& clock_;
   OcspSettings settings_;
 
-  std::mutex mutex_;  // guards responders_ and cache_ only
+  std::shared_ptr<OcspStatusSource> source_;
+  std::unique_ptr<OcspIndex> index_;  // locks of its own, per shard
+
+  std::mutex mutex_;  // guards responders_ and the status boards only
   std::vector<std::shared_ptr<const Responder>> responders_;
-  std::map<CacheKey, std::shared_ptr<CachedAnswer>> cache_;
   RefreshStatusBoard signer_status_;  // guarded by mutex_
   RefreshStatusBoard cache_status_;   // guarded by mutex_
 };
