@@ -52,7 +52,13 @@ std::optional<std::span<const std::uint8_t>> single_cert_id(std::span<const std:
   if (!tbs || !body.empty()) return std::nullopt;  // a signature: the full path checks it
   // TBSRequest ::= SEQUENCE { version [0], requestorName [1], requestList, requestExtensions [2] }
   auto fields = tbs->content;
-  if (!fields.empty() && fields[0] == 0xa0 && !next_tlv(fields)) return std::nullopt;
+  // Only v1 (absent, or spelt out as [0] INTEGER 0) may come from the index; any other version is
+  // the full path's to refuse.
+  static constexpr std::uint8_t kVersionV1[] = {0xa0, 0x03, 0x02, 0x01, 0x00};
+  if (!fields.empty() && fields[0] == 0xa0) {
+    if (!std::ranges::equal(fields.first(std::min(fields.size(), sizeof kVersionV1)), kVersionV1)) return std::nullopt;
+    fields = fields.subspan(sizeof kVersionV1);
+  }
   if (!fields.empty() && fields[0] == 0xa1 && !next_tlv(fields)) return std::nullopt;
   auto list = expect(fields, kSequence);
   if (!list || !fields.empty()) return std::nullopt;  // extensions (a nonce): never from the index
