@@ -13,6 +13,8 @@ packages=(
   softhsm2 libengine-pkcs11-openssl libp11-dev opensc
   libp11-kit-dev  # pkcs11.h: the key store generates token keys through the PKCS#11 C API
   curl
+  testssl.sh   # the EST listener's BCP-003-01 check in tests/integration/est_test.cpp
+  bind9-utils  # named-checkzone: `facility-ca dns-sd` output in tests
 )
 
 missing=()

@@ -180,7 +180,12 @@ Result<std::shared_ptr<http::TlsContext>> ListenerTls::make_context() {
   return build(issued_files());
 }
 
-Result<std::optional<std::shared_ptr<http::TlsContext>>> ListenerTls::refresh() {
+Result<std::optional<std::shared_ptr<http::TlsContext>>> ListenerTls::refresh(bool reload_files) {
+  if (listener_.tls_certificate && listener_.tls_key && reload_files) {
+    auto made = make_context();
+    if (!made) return std::unexpected(made.error());
+    return std::optional(std::move(*made));
+  }
   if (!(listener_.tls_certificate && listener_.tls_key)) {
     bool renewed = false;
     if (auto issued = ensure_issued(renewed); !issued) return std::unexpected(issued.error());

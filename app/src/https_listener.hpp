@@ -22,9 +22,10 @@ class ListenerTls {
   // The context for the listener: installed files, or issued certificates (made now when missing,
   // for other names, or due). Staples are fetched before it is returned.
   Result<std::shared_ptr<http::TlsContext>> make_context();
-  // A new context when the issued certificates were renewed (nullopt: nothing due); also refreshes
-  // the staples. Called by the scheduler.
-  Result<std::optional<std::shared_ptr<http::TlsContext>>> refresh();
+  // A new context when the issued certificates were renewed, or, with `reload_files` (SIGHUP), from
+  // the installed files read again; nullopt: nothing changed. Also refreshes the staples. Called by
+  // the scheduler.
+  Result<std::optional<std::shared_ptr<http::TlsContext>>> refresh(bool reload_files = false);
 
  private:
   struct Served {

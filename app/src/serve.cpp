@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "fca/crl/crl_http.hpp"
@@ -257,9 +258,11 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   }
 
   // After the revocation data: a renewed listener certificate gets its staple from a fresh responder.
+  std::atomic<bool> reload_tls_files{false};  // set by SIGHUP
   const auto refresh_listeners = [&] {
+    const bool reload = reload_tls_files.exchange(false);
     for (auto& [index, listener_tls] : https_listeners) {
-      auto renewed = listener_tls->refresh();
+      auto renewed = listener_tls->refresh(reload);
       if (!renewed) {
         log.error("HTTPS listener {}: certificates not renewed: {}", index, renewed.error().message);
       } else if (*renewed) {
@@ -285,8 +288,10 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
         log.error("SIGHUP: configuration not reloaded: {}", reloaded.error().message);
       } else {
         log.set_level(spdlog::level::from_str(reloaded->log_level));
-        log.info("SIGHUP: log level {}, refreshing revocation data", reloaded->log_level);
+        log.info("SIGHUP: log level {}, refreshing revocation data and reloading installed TLS certificates",
+                 reloaded->log_level);
       }
+      reload_tls_files = true;
       scheduler.wake();
       continue;
     }

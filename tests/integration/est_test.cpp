@@ -1,5 +1,9 @@
 // EST (RFC 7030, BCP-003-03) against a real `facility-ca serve` made by `init --lab`, with curl and
 // openssl as the only EST client: what docs/est.md shows a newcomer.
+#include <map>
+#include <set>
+#include <sstream>
+
 #include "raw_http.hpp"
 
 using namespace fca::test;
@@ -332,4 +336,45 @@ TEST_CASE("EST listener TLS: BCP-003-01 protocols and suites, an RSA and an ECDS
   server.start();
   REQUIRE(server.wait_for_log("listening on https://", 2));
   CHECK(certificate_rows(server) == rows);
+}
+
+TEST_CASE("EST listener TLS: testssl.sh finds only the BCP-003-01 protocols and suites", "[serve][est][tls][testssl]") {
+  ServeFixture server({}, true, "--lab");
+  wait_for_https(server);
+  const auto report = server.file("testssl.json");
+  auto scan = run("timeout 300 testssl --quiet --color 0 --warnings off --fast -p -E --ip 127.0.0.1 --jsonfile " +
+                  shell_quote(report.string()) + " localhost:" + std::to_string(server.https_port()) + " 2>&1");
+  INFO(scan.output);
+  REQUIRE(std::filesystem::exists(report));
+  const auto findings = nlohmann::json::parse(read_file(report));
+  // AMWA BCP-003-01's lists, written out here apart from the code's.
+  const std::set<std::string> allowed{
+      "TLS_AES_128_GCM_SHA256",        "TLS_AES_256_GCM_SHA384",        "TLS_CHACHA20_POLY1305_SHA256",
+      "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-SHA256",
+      "ECDHE-ECDSA-AES256-SHA384",     "ECDHE-RSA-AES128-GCM-SHA256",   "ECDHE-RSA-AES256-GCM-SHA384",
+      "DHE-RSA-AES128-GCM-SHA256",     "DHE-RSA-AES256-GCM-SHA384",     "ECDHE-RSA-AES128-SHA256",
+      "ECDHE-RSA-AES256-SHA384",       "DHE-RSA-AES128-SHA256",         "DHE-RSA-AES256-SHA256"};
+  std::map<std::string, std::string> protocols;
+  std::set<std::string> offered;
+  for (const auto& finding : findings) {
+    const auto id = finding["id"].get<std::string>();
+    const auto text = finding["finding"].get<std::string>();
+    if (id == "SSLv2" || id == "SSLv3" || id == "TLS1" || id == "TLS1_1" || id == "TLS1_2" || id == "TLS1_3") protocols[id] = text;
+    if (id.starts_with("cipher-tls")) {
+      std::istringstream words(text);
+      std::string tls, version, hexcode, name;
+      words >> tls >> version >> hexcode >> name;
+      offered.insert(name);
+    }
+  }
+  for (const auto* refused : {"SSLv2", "SSLv3", "TLS1", "TLS1_1"}) CHECK(protocols[refused].starts_with("not offered"));
+  CHECK(protocols["TLS1_2"].starts_with("offered"));
+  CHECK(protocols["TLS1_3"].starts_with("offered"));
+  CHECK(offered.contains("ECDHE-RSA-AES128-GCM-SHA256"));  // the one SHALL suite: needs the RSA certificate
+  CHECK(offered.contains("ECDHE-ECDSA-AES128-GCM-SHA256"));
+  CHECK(offered.contains("TLS_AES_128_GCM_SHA256"));
+  for (const auto& name : offered) {
+    INFO(name);
+    CHECK(allowed.contains(name));
+  }
 }
