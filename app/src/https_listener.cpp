@@ -69,16 +69,23 @@ bool ListenerTls::due(const std::filesystem::path& chain_file) const {
   if (wanted != carried) return true;
   const auto start = not_before(cert->get());
   const auto end = not_after(cert->get());
-  return instance_.clock().now() >= end - (end - start) / kRenewFraction;
+  if (instance_.clock().now() >= end - (end - start) / kRenewFraction) return true;
+  // Revoked or held (by an operator, or with its CA): replaced at once, not at the end of its life.
+  auto record = instance_.service().get_certificate(principal(), serial_hex(cert->get()), listener_.tls_ca);
+  return !record || record->record.status != CertificateStatus::valid;
+}
+
+service::Principal ListenerTls::principal() const {
+  // The listener acts for itself: it may issue server certificates from its own CA and nothing else.
+  return service::Principal{"system:https-listener", {service::Role::operator_}, std::set<std::string>{listener_.tls_ca},
+                            std::set<std::string>{"server"}};
 }
 
 Result<void> ListenerTls::ensure_issued(bool& renewed) {
   renewed = false;
   const auto files = issued_files();
   if (auto made = ensure_private_directory(instance_.data_directory() / "tls"); !made) return made;
-  // The listener acts for itself: it may issue server certificates from its own CA and nothing else.
-  const service::Principal listener_principal{"system:https-listener", {service::Role::operator_},
-                                              std::set<std::string>{listener_.tls_ca}, std::set<std::string>{"server"}};
+  const auto listener_principal = principal();
   const KeySpec keys[] = {*KeySpec::parse("p256"), *KeySpec::parse("rsa2048")};
   for (std::size_t i = 0; i < files.size(); ++i) {
     if (!due(files[i].first)) continue;

@@ -33,6 +33,7 @@ class ListenerTls {
     X509Ptr issuer;  // null: not stapled (an installed chain without its issuer)
     std::vector<std::uint8_t> staple;
   };
+  service::Principal principal() const;
   Result<void> ensure_issued(bool& renewed);
   bool due(const std::filesystem::path& chain_file) const;
   Result<std::shared_ptr<http::TlsContext>> build(const std::vector<std::pair<std::filesystem::path, std::filesystem::path>>& pairs);

@@ -378,3 +378,34 @@ TEST_CASE("EST listener TLS: testssl.sh finds only the BCP-003-01 protocols and 
     CHECK(allowed.contains(name));
   }
 }
+
+TEST_CASE("EST listener TLS: a revoked listener certificate is replaced without a restart", "[serve][est][tls]") {
+  ServeFixture server({}, true, "--lab");
+  wait_for_https(server);
+  const std::string connect = "timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(server.https_port()) +
+                              " -servername localhost -CAfile " + shell_quote(server.chain_pem().string()) +
+                              " -tls1_3 -sigalgs ECDSA+SHA256 -status < /dev/null 2>/dev/null ";
+  // Without -status: s_client would print the stapled response's responder certificate first.
+  const auto serial_now = [&] {
+    return trim(run("timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(server.https_port()) +
+                    " -tls1_3 -sigalgs ECDSA+SHA256 < /dev/null 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2")
+                    .output);
+  };
+  const auto before = serial_now();
+  REQUIRE(before.size() == 40);
+  const pid_t pid = server.pid();
+
+  server.pki().out("revoke " + before + " --reason superseded");
+  server.send_signal(SIGHUP);  // runs the scheduler now
+  const bool renewed = server.wait_for_log("renewed certificates in use for new connections");
+  INFO("server stderr:\n" << server.log());
+  REQUIRE(renewed);
+  const auto after = serial_now();
+  INFO("server stderr:\n" << server.log());
+  CHECK(after.size() == 40);
+  CHECK(after != before);
+  CHECK(server.pid() == pid);
+  auto fresh = run(connect);
+  CHECK(contains(fresh.output, "Cert Status: good"));
+  CHECK(contains(fresh.output, "Verify return code: 0 (ok)"));
+}
