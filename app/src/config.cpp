@@ -342,6 +342,7 @@ bool is_est_label(const std::string& s) {
 }
 
 void read_est(Section est, Config& config) {
+  if (auto v = est.boolean("mdns")) config.est.mdns = *v;
   const json* labels = est.value("labels");
   if (labels == nullptr) return est.finish();
   if (!labels->is_array() || labels->empty()) {
@@ -617,7 +618,7 @@ nlohmann::ordered_json Config::to_json() const {
                         {"crl_hash_dir", l.trust.crl_hash_dir},
                         {"accept_expired", l.trust.accept_expired}}}});
   }
-  out["est"] = {{"labels", std::move(labels)}};
+  out["est"] = {{"labels", std::move(labels)}, {"mdns", est.mdns}};
   out["log"] = {{"level", log_level}};
   return out;
 }

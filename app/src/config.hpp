@@ -82,6 +82,7 @@ struct EstLabelConfig {
 
 struct EstConfig {
   std::vector<EstLabelConfig> labels{EstLabelConfig{}};
+  bool mdns = false;  // advertise _nmos-certs._tcp by mDNS through avahi-publish when it is installed
 };
 
 struct ServeConfig {

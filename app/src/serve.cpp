@@ -1,6 +1,7 @@
 #include "serve.hpp"
 
 #include "https_listener.hpp"
+#include "mdns.hpp"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -275,6 +276,14 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
                       {[&instance] { refresh_revocation_data(instance); }, refresh_listeners});
   scheduler.start();
   server.start();
+  MdnsAdvertiser mdns;
+  if (config.est.mdns) {
+    if (auto advert = est_advert(config, DnsSdOptions{}); !advert) {
+      log.warn("mDNS: not advertising: {}", advert.error().message);
+    } else {
+      mdns.start(log, *advert);
+    }
+  }
 
   int exit_code = 0;
   for (;;) {
@@ -299,6 +308,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
              config.serve.shutdown_grace_seconds);
     break;
   }
+  mdns.stop();
   server.shutdown(std::chrono::seconds(config.serve.shutdown_grace_seconds));
   access->flush();
   scheduler.stop();

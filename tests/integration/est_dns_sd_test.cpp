@@ -32,3 +32,58 @@ TEST_CASE("dns-sd: a zone snippet named-checkzone accepts, and nsupdate input, f
   CHECK(pki.fca_split("dns-sd --domain example.test --label nosuch").exit_code == 3);
   CHECK(pki.fca_split("dns-sd").exit_code == 2);
 }
+
+namespace {
+
+// PATH with `directory` first, for this test process and the serve it starts; restored on exit.
+struct PathPrefix {
+  std::string saved;
+  explicit PathPrefix(const std::filesystem::path& directory) : saved(std::getenv("PATH") ? std::getenv("PATH") : "") {
+    ::setenv("PATH", (directory.string() + ":" + saved).c_str(), 1);
+  }
+  ~PathPrefix() { ::setenv("PATH", saved.c_str(), 1); }
+};
+
+}  // namespace
+
+TEST_CASE("mDNS: serve runs avahi-publish with the BCP-003-03 records when configured, and says so when it cannot",
+          "[serve][est][dns-sd]") {
+  const auto config = [](nlohmann::json& c) { c["est"]["mdns"] = true; };
+  SECTION("no avahi-publish on PATH: a clear log line, and serve goes on") {
+    const auto empty = std::filesystem::temp_directory_path() / ("fca-no-avahi-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(empty);
+    // serve itself needs no PATH; avahi-publish cannot be found in an empty directory.
+    ServeFixture server(config, false);
+    {
+      const std::string saved = std::getenv("PATH") ? std::getenv("PATH") : "";
+      ::setenv("PATH", empty.c_str(), 1);
+      server.start();
+      ::setenv("PATH", saved.c_str(), 1);
+    }
+    CHECK(server.wait_for_log("mDNS: avahi-publish not found"));
+    CHECK(server.running());
+    std::filesystem::remove_all(empty);
+  }
+  SECTION("a stand-in avahi-publish gets the service, host, port and TXT, and is stopped with serve") {
+    ServeFixture server(config, false);
+    const auto bin = server.file("bin");
+    std::filesystem::create_directories(bin);
+    const auto args = server.file("avahi-args.txt");
+    write_file(bin / "avahi-publish", "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + shell_quote(args.string()) +
+                                          "\ntrap 'echo stopped >> " + shell_quote(args.string()) +
+                                          "; exit 0' TERM\nwhile :; do sleep 0.1; done\n");
+    std::filesystem::permissions(bin / "avahi-publish", std::filesystem::perms::owner_all);
+    {
+      PathPrefix path(bin);
+      server.start();
+    }
+    REQUIRE(server.wait_for_log("mDNS: advertising facility-ca._nmos-certs._tcp"));
+    for (int i = 0; i < 100 && !std::filesystem::exists(args); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto sent = read_file(args);
+    INFO(sent);
+    CHECK(contains(sent, "-s\n-H\nlocalhost\nfacility-ca\n_nmos-certs._tcp\n" + std::to_string(server.https_port()) + "\n"));
+    CHECK(contains(sent, "api_proto=https\napi_ver=v1.0\napi_selector=\npri=100\n"));
+    CHECK(server.stop() == 0);
+    CHECK(contains(read_file(args), "stopped"));
+  }
+}
