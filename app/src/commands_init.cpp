@@ -212,6 +212,8 @@ int run_init(Cli& cli, const InitOptions& options) {
   fmt::print("initialised {}\n  root CA     root     {}\n  issuing CA  issuing  {} (default)\n", directory.string(),
              root->subject, issuing->subject);
   if (options.lab) return make_lab(**instance, directory / "lab");
+  fmt::print("  EST         https://localhost:8443/.well-known/est/ once `facility-ca serve` runs (cacerts needs no\n"
+             "              client certificate; a first enrolment needs est.labels[].trust.roots: docs/est.md)\n");
   return exit_ok;
 }
 
