@@ -1,5 +1,6 @@
 #include "fca/est/codec.hpp"
 
+#include <openssl/objects.h>
 #include <openssl/pkcs7.h>
 #include "fca/core/x509.hpp"
 #include <openssl/x509.h>
@@ -119,6 +120,56 @@ Result<std::vector<std::uint8_t>> certs_only_pkcs7(const std::vector<const X509*
   auto der = der_encode<PKCS7>(p7.get(), [](const PKCS7* p, unsigned char** out) { return i2d_PKCS7(p, out); });
   if (der.empty()) return fail_openssl(Errc::internal, "PKCS#7 encode");
   return der;
+}
+
+namespace {
+
+void append_length(std::vector<std::uint8_t>& out, std::size_t length) {
+  if (length < 0x80) {
+    out.push_back(static_cast<std::uint8_t>(length));
+    return;
+  }
+  std::vector<std::uint8_t> digits;
+  for (; length > 0; length >>= 8) digits.insert(digits.begin(), static_cast<std::uint8_t>(length & 0xFF));
+  out.push_back(static_cast<std::uint8_t>(0x80 | digits.size()));
+  out.insert(out.end(), digits.begin(), digits.end());
+}
+
+std::vector<std::uint8_t> tlv(std::uint8_t tag, const std::vector<std::uint8_t>& content) {
+  std::vector<std::uint8_t> out{tag};
+  append_length(out, content.size());
+  out.insert(out.end(), content.begin(), content.end());
+  return out;
+}
+
+std::vector<std::uint8_t> oid(const char* dotted) {
+  std::unique_ptr<ASN1_OBJECT, OsslDeleter<ASN1_OBJECT_free>> object(OBJ_txt2obj(dotted, 1));
+  return der_encode<ASN1_OBJECT>(object.get(), [](const ASN1_OBJECT* o, unsigned char** out) { return i2d_ASN1_OBJECT(o, out); });
+}
+
+std::vector<std::uint8_t> concat(std::initializer_list<std::vector<std::uint8_t>> parts) {
+  std::vector<std::uint8_t> out;
+  for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+  return out;
+}
+
+constexpr std::uint8_t kSequence = 0x30;
+constexpr std::uint8_t kSet = 0x31;
+
+}  // namespace
+
+std::vector<std::uint8_t> tls_csr_attributes() {
+  const auto attribute = [](const char* type, std::initializer_list<std::vector<std::uint8_t>> values) {
+    return tlv(kSequence, concat({oid(type), tlv(kSet, concat(values))}));
+  };
+  return tlv(kSequence, concat({
+                            attribute("1.2.840.10045.2.1", {oid("1.2.840.10045.3.1.7")}),  // ecPublicKey: P-256
+                            oid("1.2.840.113549.1.1.1"),                                    // rsaEncryption
+                            oid("1.2.840.10045.4.3.2"),                                     // ecdsa-with-SHA256
+                            oid("1.2.840.113549.1.1.11"),                                   // sha256WithRSAEncryption
+                            attribute("1.2.840.113549.1.9.14",                              // extensionRequest
+                                      {oid("2.5.29.37"), oid("2.5.29.17")}),                // extKeyUsage, subjectAltName
+                        }));
 }
 
 std::string multipart_mixed(std::string_view boundary, const std::vector<MultipartPart>& parts) {

@@ -131,10 +131,11 @@ http::Response EstFrontEnd::cacerts(const EstLabel& label, const http::Request& 
 }
 
 http::Response EstFrontEnd::csrattrs(const EstLabel&, const http::Request&) const {
-  // The label's profile decides every name and extension whatever the CSR asks (nothing is copied),
-  // and no label requires channel binding yet: nothing to ask for (RFC 7030 §4.5.2).
-  http::Response response;
-  response.status = 204;
+  // Every label issues TLS certificates (nmos-node, server, client): say which keys and algorithms
+  // policy accepts and which extensions the profile sets. No label requires channel binding, so no
+  // challengePassword is asked for.
+  http::Response response(200, encode_base64_lines(tls_csr_attributes()), "application/csrattrs");
+  response.set("Content-Transfer-Encoding", "base64");
   return response;
 }
 

@@ -91,6 +91,20 @@ TEST_CASE("EST: cacerts, enrolment of RSA and ECDSA keys, re-enrolment and serve
   auto subjects = run("grep '^subject=' " + shell_quote(ca_pem.string())).output;
   CHECK(subjects.find("Issuing") < subjects.find("Root"));
 
+  // csrattrs: base64 DER CsrAttrs that openssl's own parser reads.
+  auto attributes = est.get("csrattrs");
+  INFO(attributes.describe());
+  REQUIRE(attributes.status == 200);
+  CHECK(attributes.header("Content-Type") == "application/csrattrs");
+  CHECK(attributes.header("Content-Transfer-Encoding") == "base64");
+  auto parsed = run("openssl base64 -d -in " + shell_quote(attributes.body_file.string()) + " | openssl asn1parse -inform DER 2>&1");
+  INFO(parsed.output);
+  CHECK(parsed.exit_code == 0);
+  for (const auto* name : {"id-ecPublicKey", "prime256v1", "rsaEncryption", "ecdsa-with-SHA256", "sha256WithRSAEncryption",
+                           "Extension Request", "X509v3 Extended Key Usage", "X509v3 Subject Alternative Name"}) {
+    CHECK(contains(parsed.output, name));
+  }
+
   // simpleenroll: one P-256 and one RSA-2048 CSR, PEM-armoured, as the nmos-cpp client sends them.
   for (const auto* key_type : {"p256", "rsa2048"}) {
     const std::string name = std::string("node1-") + key_type;

@@ -129,3 +129,18 @@ TEST_CASE("est codec: multipart/mixed round trip, broken framing refused", "[est
   CHECK_FALSE(est::parse_multipart(body.substr(0, body.size() - 20), "b0undary").has_value());
   CHECK_FALSE(est::parse_multipart("--b\r\nno-colon\r\n\r\nx\r\n--b--\r\n", "b").has_value());
 }
+
+TEST_CASE("est codec: the TLS CsrAttrs is one well-formed DER SEQUENCE", "[est][codec]") {
+  const auto der = est::tls_csr_attributes();
+  REQUIRE(der.size() > 2);
+  CHECK(der[0] == 0x30);
+  // Short-form length covering exactly the rest (the value is well under 128 bytes).
+  REQUIRE(der[1] < 0x80);
+  CHECK(static_cast<std::size_t>(der[1]) + 2 == der.size());
+  const unsigned char* p = der.data();
+  long length = 0;
+  int tag = 0, cls = 0;
+  CHECK((ASN1_get_object(&p, &length, &tag, &cls, static_cast<long>(der.size())) & 0x80) == 0);
+  CHECK(tag == V_ASN1_SEQUENCE);
+  CHECK(length == static_cast<long>(der.size()) - 2);
+}

@@ -29,6 +29,12 @@ Result<std::vector<std::uint8_t>> csr_der_of_body(std::string_view body);
 // A degenerate certs-only SignedData (no signers) holding `certificates` in their order.
 Result<std::vector<std::uint8_t>> certs_only_pkcs7(const std::vector<const X509*>& certificates);
 
+// The CsrAttrs (RFC 7030 §4.5.2) of a label whose profile issues TLS certificates: P-256 or RSA keys
+// (ecPublicKey with its curve, rsaEncryption), signed with SHA-256, and the extensions the profile
+// sets itself (extensionRequest naming extKeyUsage and subjectAltName). Advice only: the profile
+// and policy decide whatever the CSR says.
+std::vector<std::uint8_t> tls_csr_attributes();
+
 struct MultipartPart {
   std::string content_type;
   std::string body;  // sent with Content-Transfer-Encoding: base64 (already encoded)
