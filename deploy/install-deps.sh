@@ -14,6 +14,8 @@ packages=(
   libp11-kit-dev  # pkcs11.h: the key store generates token keys through the PKCS#11 C API
   curl
   clang-16 libclang-rt-16-dev  # fuzz/run.sh: libFuzzer (clang 14 cannot compile libstdc++ 12's <expected>)
+  testssl.sh   # the EST listener's BCP-003-01 check in tests/integration/est_test.cpp
+  bind9-utils  # named-checkzone: `facility-ca dns-sd` output in tests
 )
 
 missing=()

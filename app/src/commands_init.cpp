@@ -38,6 +38,16 @@ std::expected<Config, int> config_from(const InitOptions& options) {
     // Stored absolute: a relative path in config.json means relative to the data directory.
     if (!options.pkcs11_pin_file.empty()) pkcs11["pin_file"] = std::filesystem::absolute(options.pkcs11_pin_file).string();
   }
+  // Plain HTTP for OCSP and CRLs (relying parties fetch them without TLS), HTTPS for EST with
+  // certificates serve issues itself from the issuing CA.
+  document["serve"]["listeners"] = nlohmann::json::array(
+      {{{"address", "127.0.0.1"}, {"port", 8080}, {"frontends", {"ocsp", "crl"}}},
+       {{"address", "127.0.0.1"}, {"port", 8443}, {"frontends", {"est"}}, {"tls", {{"names", {"localhost"}}, {"ca", "issuing"}}}}});
+  if (options.lab) {
+    // The default EST label trusts the lab manufacturer that init --lab makes.
+    document["est"]["labels"] = nlohmann::json::array(
+        {{{"label", ""}, {"ca", "issuing"}, {"profiles", {"nmos-node"}}, {"trust", {{"roots", {"lab/manufacturer-root.pem"}}}}}});
+  }
   auto config = parse_config(document, "init options");
   if (!config) return std::unexpected(report(exit_usage, config.error().message));
   return std::move(*config);
@@ -103,10 +113,46 @@ int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
     if (auto w = write_credentials(files, *credentials); !w) return report(w.error());
     rows.push_back({files.cert.filename().string(), credentials->issued.record.serial, demo.description});
   }
+  // A device maker of its own (a separate root, trusted by the default EST label) and one device
+  // certificate from it: what a newcomer needs to enrol over EST at once.
+  auto maker = service.create_ca(who, CreateCaRequest{.name = "lab-manufacturer",
+                                                      .common_name = "Lab Manufacturer Root CA",
+                                                      .key = *KeySpec::parse("p256"),
+                                                      .validity_days = instance.config().ca.root_validity_days,
+                                                      .parent = std::nullopt,
+                                                      .path_length = 0,
+                                                      .make_default = false,
+                                                      .requester = {}});
+  if (!maker) return report(maker.error());
+  if (auto w = write_output(lab_directory / "manufacturer-root.pem", maker->certificate_pem, 0644); !w) return report(w.error());
+  const auto device_files = credential_files(lab_directory, "device", false);
+  if (auto absent = refuse_existing(device_files); !absent) return report(absent.error());
+  auto device = service.keygen_issue(who, service::KeygenRequest{
+                                              .common_name = "lab-device.localhost",
+                                              .sans = {SubjectAltName{SubjectAltName::Kind::dns, "lab-device.localhost"}},
+                                              .key = *KeySpec::parse("p256"),
+                                              .profile = "client",
+                                              .ca = "lab-manufacturer",
+                                              .validity_days = std::nullopt,
+                                              .pkcs12_password = std::nullopt,
+                                          });
+  if (!device) return report(device.error());
+  if (auto w = write_credentials(device_files, *device); !w) return report(w.error());
+  rows.push_back({device_files.cert.filename().string(), device->issued.record.serial,
+                  "lab manufacturer's device certificate: EST client for the first enrolment"});
+
   fmt::print("lab certificates in {} (keys are unencrypted, mode 0600; CA certificates in root.pem, issuing.pem, "
              "ca-chain.pem):\n",
              lab_directory.string());
   for (const auto& row : rows) fmt::print("  {:<20} {}  {}\n", row[0], row[1], row[2]);
+  const auto lab = lab_directory.string();
+  fmt::print("\nenrol over EST once `facility-ca serve` runs (docs/est.md):\n"
+             "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=node1.localhost \\\n"
+             "    -addext subjectAltName=DNS:node1.localhost -keyout node1.key -out node1.csr\n"
+             "  curl --cacert {0}/ca-chain.pem --cert {1} --key {2} -H 'Content-Type: application/pkcs10' \\\n"
+             "    --data-binary @node1.csr https://localhost:8443/.well-known/est/simpleenroll | openssl base64 -d | \\\n"
+             "    openssl pkcs7 -inform DER -print_certs -out node1.pem\n",
+             lab, device_files.cert.string(), device_files.key.string());
   return exit_ok;
 }
 
@@ -166,6 +212,8 @@ int run_init(Cli& cli, const InitOptions& options) {
   fmt::print("initialised {}\n  root CA     root     {}\n  issuing CA  issuing  {} (default)\n", directory.string(),
              root->subject, issuing->subject);
   if (options.lab) return make_lab(**instance, directory / "lab");
+  fmt::print("  EST         https://localhost:8443/.well-known/est/ once `facility-ca serve` runs (cacerts needs no\n"
+             "              client certificate; a first enrolment needs est.labels[].trust.roots: docs/est.md)\n");
   return exit_ok;
 }
 

@@ -282,7 +282,7 @@ void read_profiles(Section profiles, Config& config) {
   profiles.finish();
 }
 
-bool is_frontend(const std::string& s) { return s == "ocsp" || s == "crl"; }
+bool is_frontend(const std::string& s) { return s == "ocsp" || s == "crl" || s == "est"; }
 
 // What serve can bind without asking a resolver: an IPv4 or IPv6 literal, or "localhost".
 bool is_bind_address(const std::string& s) {
@@ -301,19 +301,25 @@ void read_listener(Section listener, ListenerConfig& out) {
     out.address = *v;
   }
   if (auto v = listener.integer("port", 0, 65535)) out.port = *v;
-  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\" or \"crl\"")) {
+  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\", \"crl\" or \"est\"")) {
     // A listener serving nothing is a mistake, not a feature: it would answer 404 to everything.
-    if (v->empty()) listener.problems().add(listener.path_of("frontends"), "must name at least one of \"ocsp\", \"crl\"");
+    if (v->empty()) listener.problems().add(listener.path_of("frontends"), "must name at least one of \"ocsp\", \"crl\", \"est\"");
     std::set<std::string> distinct(v->begin(), v->end());
     if (distinct.size() != v->size()) listener.problems().add(listener.path_of("frontends"), "names a frontend twice");
     out.frontends = *v;
   }
   auto tls = listener.section("tls");
   if (tls.present()) {
+    out.https = true;
     out.tls_certificate = tls.text("certificate", non_empty, "must be the path of a PEM certificate (chain)");
     out.tls_key = tls.text("key", non_empty, "must be the path of a PEM private key");
-    if (!tls.has("certificate")) tls.problems().add(tls.path_of("certificate"), "required when tls is set");
-    if (!tls.has("key")) tls.problems().add(tls.path_of("key"), "required when tls is set");
+    if (tls.has("certificate") != tls.has("key")) {
+      tls.problems().add(tls.path_of(tls.has("key") ? "certificate" : "key"), "certificate and key go together");
+    }
+    if (auto v = tls.text_list("names", non_empty, "must be a DNS name or an address")) out.tls_names = *v;
+    if (out.tls_names.empty()) tls.problems().add(tls.path_of("names"), "must name at least one DNS name");
+    if (auto v = tls.text("ca", non_empty, "must name a CA of this instance")) out.tls_ca = *v;
+    if (auto v = tls.boolean("session_tickets")) out.tls_session_tickets = *v;
     tls.finish();
   }
   listener.finish();
@@ -352,6 +358,57 @@ void read_serve(Section serve, Config& config) {
   if (auto v = serve.integer("scheduler_interval_seconds", 1, 86400)) out.scheduler_interval_seconds = *v;
   if (auto v = serve.integer("hsts_max_age_seconds", 0, 63072000)) out.hsts_max_age_seconds = *v;
   serve.finish();
+}
+
+bool is_est_label(const std::string& s) {
+  return std::ranges::all_of(s, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }) &&
+         s != "cacerts" && s != "simpleenroll" && s != "simplereenroll" && s != "serverkeygen" && s != "csrattrs";
+}
+
+void read_est(Section est, Config& config) {
+  if (auto v = est.boolean("mdns")) config.est.mdns = *v;
+  const json* labels = est.value("labels");
+  if (labels == nullptr) return est.finish();
+  if (!labels->is_array() || labels->empty()) {
+    est.problems().add(est.path_of("labels"), "must be a non-empty array of label objects");
+    return est.finish();
+  }
+  config.est.labels.clear();
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < labels->size(); ++i) {
+    const std::string path = est.path_of("labels") + "[" + std::to_string(i) + "]";
+    if (!(*labels)[i].is_object()) {
+      est.problems().add(path, "must be an object");
+      continue;
+    }
+    Section section(&(*labels)[i], path, est.problems());
+    EstLabelConfig out;
+    if (auto v = section.text("label", is_est_label, "must be \"\" or letters, digits, '-' and '_' (not an EST operation)")) {
+      out.label = *v;
+    }
+    if (!seen.insert(out.label).second) section.problems().add(section.path_of("label"), "appears twice");
+    if (auto v = section.text("ca", non_empty, "must name a CA of this instance")) out.ca = *v;
+    if (auto v = section.text_list("profiles", non_empty, "must name a profile")) out.profiles = *v;
+    if (out.profiles.empty()) section.problems().add(section.path_of("profiles"), "must name at least one profile");
+    if (auto v = section.text("approval", [](const std::string& a) { return a == "auto" || a == "manual"; },
+                              "must be \"auto\" or \"manual\"")) {
+      out.approval = *v;
+    }
+    if (auto v = section.integer("retry_after_seconds", 1, 86400)) out.retry_after_seconds = *v;
+    auto trust = section.section("trust");
+    const auto any_path = [](const std::string& p) { return !p.empty(); };
+    if (auto v = trust.text_list("roots", any_path, "must be a path")) out.trust.roots = *v;
+    if (auto v = trust.text_list("intermediates", any_path, "must be a path")) out.trust.intermediates = *v;
+    if (auto v = trust.text_list("crl_files", any_path, "must be a path")) out.trust.crl_files = *v;
+    if (auto v = trust.text("crl_hash_dir", [](const std::string&) { return true; }, "must be a path or \"\"")) {
+      out.trust.crl_hash_dir = *v;
+    }
+    if (auto v = trust.boolean("accept_expired")) out.trust.accept_expired = *v;
+    trust.finish();
+    section.finish();
+    config.est.labels.push_back(std::move(out));
+  }
+  est.finish();
 }
 
 void read_ocsp(Section ocsp, Config& config) {
@@ -413,6 +470,7 @@ std::expected<Config, ConfigError> parse_config(const json& document, const std:
   read_serve(root.section("serve"), config);
   read_ocsp(root.section("ocsp"), config);
   read_crl(root.section("crl"), config);
+  read_est(root.section("est"), config);
   auto log = root.section("log");
   if (auto v = log.text("level", is_log_level, "must be one of trace, debug, info, warn, error, critical, off")) {
     config.log_level = *v;
@@ -582,7 +640,14 @@ nlohmann::ordered_json Config::to_json() const {
   nlohmann::ordered_json listeners = nlohmann::ordered_json::array();
   for (const auto& l : serve.listeners) {
     nlohmann::ordered_json listener{{"address", l.address}, {"port", l.port}, {"frontends", l.frontends}};
-    if (l.tls_certificate && l.tls_key) listener["tls"] = {{"certificate", *l.tls_certificate}, {"key", *l.tls_key}};
+    if (l.https) {
+      nlohmann::ordered_json tls{{"names", l.tls_names}, {"ca", l.tls_ca}, {"session_tickets", l.tls_session_tickets}};
+      if (l.tls_certificate && l.tls_key) {
+        tls["certificate"] = *l.tls_certificate;
+        tls["key"] = *l.tls_key;
+      }
+      listener["tls"] = std::move(tls);
+    }
     listeners.push_back(std::move(listener));
   }
   out["serve"] = {{"listeners", std::move(listeners)},
@@ -612,6 +677,21 @@ nlohmann::ordered_json Config::to_json() const {
                 {"hash_dir", crl.hash_dir},
                 {"hash_dir_group", crl.hash_dir_group},
                 {"max_age_seconds", crl.max_age_seconds}};
+  nlohmann::ordered_json labels = nlohmann::ordered_json::array();
+  for (const auto& l : est.labels) {
+    labels.push_back({{"label", l.label},
+                      {"ca", l.ca},
+                      {"profiles", l.profiles},
+                      {"approval", l.approval},
+                      {"retry_after_seconds", l.retry_after_seconds},
+                      {"trust",
+                       {{"roots", l.trust.roots},
+                        {"intermediates", l.trust.intermediates},
+                        {"crl_files", l.trust.crl_files},
+                        {"crl_hash_dir", l.trust.crl_hash_dir},
+                        {"accept_expired", l.trust.accept_expired}}}});
+  }
+  out["est"] = {{"labels", std::move(labels)}, {"mdns", est.mdns}};
   out["log"] = {{"level", log_level}};
   return out;
 }

@@ -50,10 +50,39 @@ struct ProfileOverride {
 struct ListenerConfig {
   std::string address = "127.0.0.1";
   int port = 8080;
-  std::vector<std::string> frontends{"ocsp", "crl"};  // of "ocsp", "crl"
-  // HTTPS when both are set (BCP-003-01: TLS 1.2/1.3 and its cipher suites only, HSTS).
+  std::vector<std::string> frontends{"ocsp", "crl"};  // of "ocsp", "crl", "est"
+  // HTTPS when `tls` is present (BCP-003-01: TLS 1.2/1.3 and its cipher suites only, HSTS, an ECDSA
+  // and an RSA certificate, OCSP stapling). With certificate and key set, that pair is served as
+  // installed; otherwise serve issues both certificates from `tls_ca` for `tls_names` and renews them.
+  bool https = false;
   std::optional<std::string> tls_certificate;  // PEM: the server certificate, then its chain
   std::optional<std::string> tls_key;          // PEM private key (0600)
+  std::vector<std::string> tls_names{"localhost"};  // every DNS name (and address) the listener is reached by
+  std::string tls_ca = "issuing";
+  bool tls_session_tickets = false;
+};
+
+// EST (RFC 7030) labels: /.well-known/est/ is the label "", /.well-known/est/<label>/ the others.
+struct EstTrustConfig {
+  std::vector<std::string> roots;          // manufacturer roots (PEM), relative to the data directory unless absolute
+  std::vector<std::string> intermediates;  // manufacturer intermediates the devices may not send
+  std::vector<std::string> crl_files;
+  std::string crl_hash_dir;
+  bool accept_expired = false;  // BCP-003-03: an expired, unrevoked manufacturer certificate may enrol
+};
+
+struct EstLabelConfig {
+  std::string label;
+  std::string ca = "issuing";
+  std::vector<std::string> profiles{"nmos-node"};  // the first is the one issued
+  std::string approval = "auto";                   // "auto" or "manual"
+  int retry_after_seconds = 30;
+  EstTrustConfig trust;
+};
+
+struct EstConfig {
+  std::vector<EstLabelConfig> labels{EstLabelConfig{}};
+  bool mdns = false;  // advertise _nmos-certs._tcp by mDNS through avahi-publish when it is installed
 };
 
 struct ServeConfig {
@@ -103,6 +132,7 @@ struct Config {
   ServeConfig serve;
   OcspConfig ocsp;
   CrlConfig crl;
+  EstConfig est;
 
   CaSettings ca_settings() const;
   CrlSettings crl_settings() const;

@@ -1,13 +1,18 @@
 #include "serve.hpp"
 
+#include "https_listener.hpp"
+#include "mdns.hpp"
+
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "fca/crl/crl_http.hpp"
+#include "fca/est/est_http.hpp"
 #include "fca/http/access_log.hpp"
 #include "fca/http/server.hpp"
 #include "fca/ocsp/ocsp_http.hpp"
@@ -17,8 +22,35 @@ namespace {
 
 std::string listener_url(const ListenerConfig& listener, int port) {
   const bool v6 = listener.address.find(':') != std::string::npos;
-  return std::string(listener.tls_certificate ? "https://" : "http://") + (v6 ? "[" : "") + listener.address + (v6 ? "]" : "") +
+  return std::string(listener.https ? "https://" : "http://") + (v6 ? "[" : "") + listener.address + (v6 ? "]" : "") +
          ":" + std::to_string(port);
+}
+
+// The EST labels of the config with their trust stores loaded (paths relative to the data directory).
+Result<est::EstSettings> est_settings(const Instance& instance) {
+  est::EstSettings out;
+  for (const auto& label : instance.config().est.labels) {
+    est::TrustStoreFiles files;
+    const auto resolved = [&](const std::vector<std::string>& paths) {
+      std::vector<std::string> result;
+      for (const auto& path : paths) result.push_back(resolve_in(instance.data_directory(), path).string());
+      return result;
+    };
+    files.roots = resolved(label.trust.roots);
+    files.intermediates = resolved(label.trust.intermediates);
+    files.crl_files = resolved(label.trust.crl_files);
+    if (!label.trust.crl_hash_dir.empty()) files.crl_hash_dir = resolve_in(instance.data_directory(), label.trust.crl_hash_dir).string();
+    files.accept_expired = label.trust.accept_expired;
+    auto trust = est::TrustStore::load(files);
+    if (!trust) return fail(trust.error().code, "est label '" + label.label + "': " + trust.error().message);
+    out.labels.push_back(est::EstLabel{.name = label.label,
+                                       .ca = label.ca,
+                                       .profiles = label.profiles,
+                                       .manual_approval = label.approval == "manual",
+                                       .retry_after_seconds = label.retry_after_seconds,
+                                       .trust = std::move(*trust)});
+  }
+  return out;
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -183,6 +215,13 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
       ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
                              static_cast<std::size_t>(config.serve.max_body_bytes)},
       instance.logger());
+  auto est_config = est_settings(instance);
+  if (!est_config) {
+    log.error("{}", est_config.error().message);
+    return 1;
+  }
+  const est::EstFrontEnd est_front_end(instance.service(), std::move(*est_config), instance.logger());
+  std::vector<std::pair<std::size_t, std::unique_ptr<ListenerTls>>> https_listeners;  // listener index, its TLS
   http::Server server(transport_settings(config.serve), instance.logger(), access);
 
   for (const auto& listener_config : config.serve.listeners) {
@@ -193,26 +232,31 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
     // The router takes the longest matching prefix, so /crl/ and /ca/ win over an OCSP prefix of "".
     if (carries("crl")) crl_front_end.mount(*router);
     if (carries("ocsp")) ocsp_front_end.mount(*router);
+    if (carries("est")) {
+      // BCP-003-01: an API is never answered over plain HTTP.
+      if (!listener_config.https) {
+        log.error("listener {}:{}: EST needs an HTTPS listener (set tls)", listener_config.address, listener_config.port);
+        return 1;
+      }
+      est_front_end.mount(*router);
+    }
 
     http::ListenerSpec spec;
     spec.address = listener_config.address;
     spec.port = listener_config.port;
     spec.router = std::move(router);
     spec.hsts_max_age_seconds = config.serve.hsts_max_age_seconds;
-    if (listener_config.tls_certificate && listener_config.tls_key) {
-      auto tls = http::TlsContext::bcp003_server();
+    if (listener_config.https) {
+      auto listener_tls = std::make_unique<ListenerTls>(instance, listener_config);
+      auto tls = listener_tls->make_context();
       if (!tls) {
-        log.error("TLS listener {}:{}: {}", listener_config.address, listener_config.port, tls.error());
-        return 1;
-      }
-      if (auto added = (*tls)->add_certificate(resolve_in(instance.data_directory(), *listener_config.tls_certificate).string(),
-                                               resolve_in(instance.data_directory(), *listener_config.tls_key).string());
-          !added) {
-        log.error("TLS listener {}:{}: cannot load {} / {}: {}", listener_config.address, listener_config.port,
-                  *listener_config.tls_certificate, *listener_config.tls_key, added.error());
+        log.error("TLS listener {}:{}: {}", listener_config.address, listener_config.port, tls.error().message);
         return 1;
       }
       spec.tls = std::move(*tls);
+      // Server::listen numbers listeners in call order, which is the config's order.
+      https_listeners.emplace_back(static_cast<std::size_t>(&listener_config - config.serve.listeners.data()),
+                                   std::move(listener_tls));
     }
     auto port = server.listen(std::move(spec));
     if (!port) {
@@ -222,10 +266,32 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
     log.info("listening on {} ({})", listener_url(listener_config, *port), join(listener_config.frontends));
   }
 
+  // After the revocation data: a renewed listener certificate gets its staple from a fresh responder.
+  std::atomic<bool> reload_tls_files{false};  // set by SIGHUP
+  const auto refresh_listeners = [&] {
+    const bool reload = reload_tls_files.exchange(false);
+    for (auto& [index, listener_tls] : https_listeners) {
+      auto renewed = listener_tls->refresh(reload);
+      if (!renewed) {
+        log.error("HTTPS listener {}: certificates not renewed: {}", index, renewed.error().message);
+      } else if (*renewed) {
+        server.replace_tls(index, std::move(**renewed));
+        log.info("HTTPS listener {}: renewed certificates in use for new connections", index);
+      }
+    }
+  };
   Scheduler scheduler(std::chrono::seconds(config.serve.scheduler_interval_seconds),
-                      {[&instance] { refresh_revocation_data(instance); }});
+                      {[&instance] { refresh_revocation_data(instance); }, refresh_listeners});
   scheduler.start();
   server.start();
+  MdnsAdvertiser mdns;
+  if (config.est.mdns) {
+    if (auto advert = est_advert(config, DnsSdOptions{}); !advert) {
+      log.warn("mDNS: not advertising: {}", advert.error().message);
+    } else {
+      mdns.start(log, *advert);
+    }
+  }
 
   int exit_code = 0;
   for (;;) {
@@ -239,8 +305,10 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
         log.error("SIGHUP: configuration not reloaded: {}", reloaded.error().message);
       } else {
         log.set_level(spdlog::level::from_str(reloaded->log_level));
-        log.info("SIGHUP: log level {}, refreshing revocation data", reloaded->log_level);
+        log.info("SIGHUP: log level {}, refreshing revocation data and reloading installed TLS certificates",
+                 reloaded->log_level);
       }
+      reload_tls_files = true;
       scheduler.wake();
       continue;
     }
@@ -248,6 +316,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
              config.serve.shutdown_grace_seconds);
     break;
   }
+  mdns.stop();
   server.shutdown(std::chrono::seconds(config.serve.shutdown_grace_seconds));
   access->flush();
   scheduler.stop();

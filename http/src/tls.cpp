@@ -1,5 +1,7 @@
 #include "fca/http/tls.hpp"
 
+#include <cstring>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
@@ -22,6 +24,21 @@ std::string openssl_reason() {
 // The key file is unencrypted (mode 0600); an encrypted one is refused, never prompted for on a tty.
 int no_passphrase(char*, int, int, void*) { return 0; }
 
+int accept_any_chain(int, X509_STORE_CTX*) { return 1; }
+
+int staple(SSL* ssl, void* arg) {
+  const auto* impl = static_cast<const TlsContext::Impl*>(arg);
+  X509* leaf = SSL_get_certificate(ssl);
+  if (leaf == nullptr || !impl->stapler) return SSL_TLSEXT_ERR_NOACK;
+  const auto der = impl->stapler(leaf);
+  if (der.empty()) return SSL_TLSEXT_ERR_NOACK;
+  auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der.size()));  // OpenSSL frees it with the connection
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  std::memcpy(copy, der.data(), der.size());
+  SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der.size()));
+  return SSL_TLSEXT_ERR_OK;
+}
+
 }  // namespace
 
 TlsContext::TlsContext() : impl_(std::make_unique<Impl>()) {}
@@ -38,6 +55,7 @@ std::expected<std::shared_ptr<TlsContext>, std::string> TlsContext::bcp003_serve
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // thousands of idle connections keep no 34 KB buffers
   SSL_CTX_set_dh_auto(ctx, 1);
+  made->set_session_tickets(false);
   return made;
 }
 
@@ -63,6 +81,27 @@ std::expected<void, std::string> TlsContext::add_certificate(const std::string& 
     return std::unexpected("cannot use key " + key_pem_file + ": " + openssl_reason());
   }
   return {};
+}
+
+void TlsContext::request_client_certificates() {
+  SSL_CTX_set_verify(native(), SSL_VERIFY_PEER, accept_any_chain);
+  // Resumed sessions keep the peer certificate; OpenSSL refuses them without a context id.
+  static constexpr unsigned char kContext[] = "facility-ca";
+  SSL_CTX_set_session_id_context(native(), kContext, sizeof kContext - 1);
+}
+
+void TlsContext::set_session_tickets(bool enabled) {
+  if (enabled) {
+    SSL_CTX_clear_options(native(), SSL_OP_NO_TICKET);
+  } else {
+    SSL_CTX_set_options(native(), SSL_OP_NO_TICKET);
+  }
+}
+
+void TlsContext::staple_ocsp(Stapler stapler) {
+  impl_->stapler = std::move(stapler);
+  SSL_CTX_set_tlsext_status_cb(native(), staple);
+  SSL_CTX_set_tlsext_status_arg(native(), impl_.get());
 }
 
 SSL_CTX* TlsContext::native() { return impl_->context.native_handle(); }

@@ -7,6 +7,7 @@ namespace fca::http {
 
 struct TlsContext::Impl {
   boost::asio::ssl::context context{boost::asio::ssl::context::tls_server};
+  TlsContext::Stapler stapler;
 };
 
 }  // namespace fca::http

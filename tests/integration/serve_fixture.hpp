@@ -178,7 +178,8 @@ class ServeFixture {
   using ConfigChange = std::function<void(nlohmann::json&)>;
 
   // init, point the first listener and urls.base at a free loopback port, apply `change`, start serve.
-  explicit ServeFixture(ConfigChange change = {}, bool start_now = true) : change_(std::move(change)) {
+  explicit ServeFixture(ConfigChange change = {}, bool start_now = true, const std::string& init_options = "")
+      : pki_(init_options), change_(std::move(change)) {
     chain_pem_ = pki_.file("chain.pem");
     write_file(chain_pem_, read_file(pki_.root_pem()) + read_file(pki_.issuing_pem()));
     if (start_now) start();
@@ -200,6 +201,7 @@ class ServeFixture {
 
   const Pki& pki() const { return pki_; }
   int port() const { return port_; }
+  int https_port() const { return https_port_; }  // the second listener's (init makes it HTTPS/EST)
   pid_t pid() const { return pid_; }
   const std::filesystem::path& chain_pem() const { return chain_pem_; }
   std::filesystem::path file(const std::string& name) const { return pki_.file(name); }
@@ -365,6 +367,12 @@ class ServeFixture {
     pki_.edit_config([this](nlohmann::json& config) {
       config["serve"]["listeners"][0]["address"] = "127.0.0.1";
       config["serve"]["listeners"][0]["port"] = port_;
+      // Any further listener (init's HTTPS EST listener) gets a free loopback port of its own.
+      for (std::size_t i = 1; i < config["serve"]["listeners"].size(); ++i) {
+        config["serve"]["listeners"][i]["address"] = "127.0.0.1";
+        config["serve"]["listeners"][i]["port"] = free_loopback_port();
+        if (i == 1) https_port_ = config["serve"]["listeners"][i]["port"].get<int>();
+      }
       config["urls"]["base"] = "http://127.0.0.1:" + std::to_string(port_);
       if (change_) change_(config);
     });
@@ -424,6 +432,7 @@ class ServeFixture {
   ConfigChange change_;
   std::filesystem::path chain_pem_;
   int port_ = 0;
+  int https_port_ = 0;
   pid_t pid_ = -1;
   int last_exit_ = -1;
   bool killed_after_grace_ = false;

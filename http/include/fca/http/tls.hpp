@@ -3,8 +3,11 @@
 // (native()) so later work can install an RSA and an ECDSA certificate on one context, verify client
 // certificates with its own callback and staple OCSP. A listener takes a new context at run time
 // (Server::replace_tls) for certificate reloads; connections keep the one they started with.
+#include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
+#include <vector>
 #include <string>
 
 #include <openssl/ssl.h>
@@ -32,6 +35,17 @@ class TlsContext {
   // Adds a PEM certificate chain (leaf first) and its key. Called once per key type, an RSA and an
   // ECDSA certificate live side by side and OpenSSL picks per client.
   std::expected<void, std::string> add_certificate(const std::string& chain_pem_file, const std::string& key_pem_file);
+
+  // Asks every client for a certificate without requiring one. The chain reaches
+  // Request::client_chain as sent (the TLS layer proves the client holds the leaf's key); which roots
+  // vouch for it depends on the route (an EST label's trust store), so the front end verifies it.
+  void request_client_certificates();
+  // Stateless session resumption (tickets); off unless configured.
+  void set_session_tickets(bool enabled);
+  // OCSP stapling: `stapler(leaf)` gives the DER OCSPResponse for the certificate OpenSSL picked for
+  // this client, empty for none. Runs on the I/O thread during the handshake: it must not block.
+  using Stapler = std::function<std::vector<std::uint8_t>(X509* leaf)>;
+  void staple_ocsp(Stapler stapler);
 
   // The hook for everything else (client verification callback, OCSP stapling, tickets).
   SSL_CTX* native();

@@ -1,0 +1,65 @@
+#pragma once
+// EST (RFC 7030) under /.well-known/est/ and /.well-known/est/<label>/, as AMWA BCP-003-03 uses it.
+// Thin: decode the body, authenticate the TLS client against the label's trust store, call the
+// service as Principal::est(<client subject>, <label's CA>, <label's profiles>), format the answer.
+// Refusals are mapped to a status in one place (refuse/status_for).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "fca/est/trust.hpp"
+#include "fca/http/message.hpp"
+#include "fca/http/router.hpp"
+#include "fca/service/service.hpp"
+
+namespace fca::est {
+
+struct EstLabel {
+  std::string name;                   // "" for /.well-known/est/ itself
+  std::string ca;                     // the CA that issues for this label
+  std::vector<std::string> profiles;  // allowed; the first is the one simpleenroll issues
+  bool manual_approval = false;       // 202 + Retry-After until `enrollment approve|reject` decides
+  int retry_after_seconds = 30;
+  std::shared_ptr<const TrustStore> trust;  // initial enrolment: the manufacturer roots
+};
+
+struct EstSettings {
+  std::vector<EstLabel> labels;
+};
+
+class EstFrontEnd {
+ public:
+  EstFrontEnd(service::Service& service, EstSettings settings, std::shared_ptr<spdlog::logger> log);
+
+  // GET cacerts, csrattrs; POST simpleenroll, simplereenroll, serverkeygen; for every label.
+  void mount(http::Router& router) const;
+
+  http::Response cacerts(const EstLabel& label, const http::Request& request) const;
+  http::Response csrattrs(const EstLabel& label, const http::Request& request) const;
+  http::Response simpleenroll(const EstLabel& label, const http::Request& request) const;
+  http::Response simplereenroll(const EstLabel& label, const http::Request& request) const;
+  http::Response serverkeygen(const EstLabel& label, const http::Request& request) const;
+
+  const EstSettings& settings() const { return settings_; }
+
+ private:
+  struct Refusal {
+    int status;
+    std::string reason;
+  };
+  static Refusal refusal_of(const Error& error);
+  http::Response refuse(const http::Request& request, const EstLabel& label, Refusal refusal) const;
+  http::Response certificate_response(const X509* certificate) const;
+  std::optional<Refusal> check_csr_request(const http::Request& request) const;
+  Result<service::Principal> enrollee(const EstLabel& label, const http::Request& request, std::string& anchor) const;
+  http::Response pending_or_issued(const EstLabel& label, const http::Request& request, const service::Principal& who,
+                                   const std::string& csr_pem) const;
+
+  service::Service& service_;
+  EstSettings settings_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+}  // namespace fca::est

@@ -1,0 +1,222 @@
+#include "fca/est/codec.hpp"
+
+#include <openssl/objects.h>
+#include <openssl/pkcs7.h>
+#include "fca/core/x509.hpp"
+#include <openssl/x509.h>
+
+#include <array>
+
+namespace fca::est {
+namespace {
+
+constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view text) {
+  static const auto table = [] {
+    std::array<int, 256> t{};
+    t.fill(-1);
+    for (std::size_t i = 0; i < kAlphabet.size(); ++i) t[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int>(i);
+    return t;
+  }();
+  std::vector<std::uint8_t> out;
+  out.reserve(text.size() / 4 * 3);
+  std::uint32_t accumulator = 0;
+  int bits = 0;
+  int padding = 0;
+  for (const char c : text) {
+    if (is_space(c)) continue;
+    if (c == '=') {
+      ++padding;
+      continue;
+    }
+    const int value = table[static_cast<unsigned char>(c)];
+    if (value < 0 || padding > 0) return std::nullopt;  // a foreign byte, or data after padding
+    accumulator = (accumulator << 6) | static_cast<std::uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>((accumulator >> bits) & 0xFF));
+    }
+  }
+  // Leftover bits must be the zero fill of a final group (2 or 4 bits); 6 means a lone character.
+  if (bits >= 6 || padding > 2) return std::nullopt;
+  if ((accumulator & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+std::string encode_base64_lines(std::span<const std::uint8_t> bytes) {
+  std::string flat;
+  flat.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    flat += kAlphabet[(n >> 18) & 63];
+    flat += kAlphabet[(n >> 12) & 63];
+    flat += kAlphabet[(n >> 6) & 63];
+    flat += kAlphabet[n & 63];
+  }
+  if (const std::size_t rest = bytes.size() - i; rest > 0) {
+    std::uint32_t n = bytes[i] << 16;
+    if (rest == 2) n |= bytes[i + 1] << 8;
+    flat += kAlphabet[(n >> 18) & 63];
+    flat += kAlphabet[(n >> 12) & 63];
+    flat += rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
+    flat += '=';
+  }
+  std::string out;
+  out.reserve(flat.size() + flat.size() / 64 * 2 + 2);
+  for (std::size_t at = 0; at < flat.size(); at += 64) {
+    out.append(flat, at, 64);
+    out += "\r\n";
+  }
+  return out;
+}
+
+Result<std::vector<std::uint8_t>> csr_der_of_body(std::string_view body) {
+  std::string_view text = trim(body);
+  if (text.empty()) return fail(Errc::invalid_input, "the body holds no certificate request");
+  if (text.starts_with("-----BEGIN ")) {
+    const auto label_end = text.find("-----", 11);
+    if (label_end == std::string_view::npos) return fail(Errc::invalid_input, "broken PEM armour");
+    const std::string_view label = text.substr(11, label_end - 11);
+    if (label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST") {
+      return fail(Errc::invalid_input, "PEM armour is not a certificate request");
+    }
+    const std::string end_line = "-----END " + std::string(label) + "-----";
+    const auto end = text.find(end_line, label_end + 5);
+    if (end == std::string_view::npos) return fail(Errc::invalid_input, "PEM armour without its END line");
+    if (!trim(text.substr(end + end_line.size())).empty()) {
+      return fail(Errc::invalid_input, "more than one object in the body");
+    }
+    text = text.substr(label_end + 5, end - label_end - 5);
+  }
+  auto der = decode_base64(text);
+  if (!der || der->empty()) return fail(Errc::invalid_input, "the body is not base64 (RFC 7030 §4.2.1)");
+  return std::move(*der);
+}
+
+Result<std::vector<std::uint8_t>> certs_only_pkcs7(const std::vector<const X509*>& certificates) {
+  std::unique_ptr<PKCS7, OsslDeleter<PKCS7_free>> p7(PKCS7_new());
+  if (!p7 || PKCS7_set_type(p7.get(), NID_pkcs7_signed) != 1 || PKCS7_content_new(p7.get(), NID_pkcs7_data) != 1) {
+    return fail_openssl(Errc::internal, "PKCS#7 certs-only");
+  }
+  // No encapsulated content at all (as `openssl crl2pkcs7` writes it), not an empty one.
+  ASN1_OCTET_STRING_free(p7->d.sign->contents->d.data);
+  p7->d.sign->contents->d.data = nullptr;
+  for (const X509* cert : certificates) {
+    if (PKCS7_add_certificate(p7.get(), const_cast<X509*>(cert)) != 1) return fail_openssl(Errc::internal, "PKCS#7 add");
+  }
+  auto der = der_encode<PKCS7>(p7.get(), [](const PKCS7* p, unsigned char** out) { return i2d_PKCS7(p, out); });
+  if (der.empty()) return fail_openssl(Errc::internal, "PKCS#7 encode");
+  return der;
+}
+
+namespace {
+
+void append_length(std::vector<std::uint8_t>& out, std::size_t length) {
+  if (length < 0x80) {
+    out.push_back(static_cast<std::uint8_t>(length));
+    return;
+  }
+  std::vector<std::uint8_t> digits;
+  for (; length > 0; length >>= 8) digits.insert(digits.begin(), static_cast<std::uint8_t>(length & 0xFF));
+  out.push_back(static_cast<std::uint8_t>(0x80 | digits.size()));
+  out.insert(out.end(), digits.begin(), digits.end());
+}
+
+std::vector<std::uint8_t> tlv(std::uint8_t tag, const std::vector<std::uint8_t>& content) {
+  std::vector<std::uint8_t> out{tag};
+  append_length(out, content.size());
+  out.insert(out.end(), content.begin(), content.end());
+  return out;
+}
+
+std::vector<std::uint8_t> oid(const char* dotted) {
+  std::unique_ptr<ASN1_OBJECT, OsslDeleter<ASN1_OBJECT_free>> object(OBJ_txt2obj(dotted, 1));
+  return der_encode<ASN1_OBJECT>(object.get(), [](const ASN1_OBJECT* o, unsigned char** out) { return i2d_ASN1_OBJECT(o, out); });
+}
+
+std::vector<std::uint8_t> concat(std::initializer_list<std::vector<std::uint8_t>> parts) {
+  std::vector<std::uint8_t> out;
+  for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+  return out;
+}
+
+constexpr std::uint8_t kSequence = 0x30;
+constexpr std::uint8_t kSet = 0x31;
+
+}  // namespace
+
+std::vector<std::uint8_t> tls_csr_attributes() {
+  const auto attribute = [](const char* type, std::initializer_list<std::vector<std::uint8_t>> values) {
+    return tlv(kSequence, concat({oid(type), tlv(kSet, concat(values))}));
+  };
+  return tlv(kSequence, concat({
+                            attribute("1.2.840.10045.2.1", {oid("1.2.840.10045.3.1.7")}),  // ecPublicKey: P-256
+                            oid("1.2.840.113549.1.1.1"),                                    // rsaEncryption
+                            oid("1.2.840.10045.4.3.2"),                                     // ecdsa-with-SHA256
+                            oid("1.2.840.113549.1.1.11"),                                   // sha256WithRSAEncryption
+                            attribute("1.2.840.113549.1.9.14",                              // extensionRequest
+                                      {oid("2.5.29.37"), oid("2.5.29.17")}),                // extKeyUsage, subjectAltName
+                        }));
+}
+
+std::string multipart_mixed(std::string_view boundary, const std::vector<MultipartPart>& parts) {
+  std::string out;
+  for (const auto& part : parts) {
+    out += "--";
+    out += boundary;
+    out += "\r\nContent-Type: " + part.content_type + "\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    out += part.body;
+    if (!out.ends_with("\r\n")) out += "\r\n";
+  }
+  out += "--";
+  out += boundary;
+  out += "--\r\n";
+  return out;
+}
+
+std::optional<std::vector<ParsedPart>> parse_multipart(std::string_view body, std::string_view boundary) {
+  if (boundary.empty()) return std::nullopt;
+  const std::string delimiter = "--" + std::string(boundary);
+  std::vector<ParsedPart> parts;
+  auto at = body.find(delimiter);
+  if (at == std::string_view::npos) return std::nullopt;
+  for (;;) {
+    at += delimiter.size();
+    if (body.substr(at).starts_with("--")) return parts;  // the closing delimiter
+    const auto line_end = body.find("\r\n", at);
+    if (line_end == std::string_view::npos) return std::nullopt;
+    const auto headers_end = body.find("\r\n\r\n", line_end);
+    if (headers_end == std::string_view::npos) return std::nullopt;
+    ParsedPart part;
+    std::string_view headers = body.substr(line_end + 2, headers_end + 2 - (line_end + 2));
+    while (!headers.empty()) {
+      const auto eol = headers.find("\r\n");
+      if (eol == std::string_view::npos) return std::nullopt;
+      const std::string_view line = headers.substr(0, eol);
+      headers.remove_prefix(eol + 2);
+      const auto colon = line.find(':');
+      if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+      part.headers.emplace_back(std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1))));
+    }
+    const auto next = body.find("\r\n" + delimiter, headers_end + 4);
+    if (next == std::string_view::npos) return std::nullopt;
+    part.body = std::string(body.substr(headers_end + 4, next - (headers_end + 4)));
+    parts.push_back(std::move(part));
+    at = next + 2;
+  }
+}
+
+}  // namespace fca::est

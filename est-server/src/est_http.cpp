@@ -1,0 +1,278 @@
+#include "fca/est/est_http.hpp"
+
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "fca/core/keys.hpp"
+#include "fca/core/x509.hpp"
+#include "fca/est/codec.hpp"
+
+namespace fca::est {
+namespace {
+
+constexpr std::string_view kPrefix = "/.well-known/est/";
+constexpr const char* kCertsOnly = "application/pkcs7-mime; smime-type=certs-only";
+
+std::string path_of(const EstLabel& label, std::string_view operation) {
+  std::string path(kPrefix);
+  if (!label.name.empty()) path += label.name + "/";
+  return path + std::string(operation);
+}
+
+// The CA certificates are public (cacerts needs no authentication): read as the publisher.
+const service::Principal& publisher() {
+  static const service::Principal who = service::Principal::system("est");
+  return who;
+}
+
+// What the front end reads on a client's behalf while it polls a pending enrolment: the enrolments
+// and certificates of the label's CA, nothing else.
+service::Principal poll_reader(const EstLabel& label) {
+  return service::Principal{"system:est", {service::Role::auditor}, std::set<std::string>{label.ca}, std::nullopt};
+}
+
+std::string random_boundary() {
+  unsigned char bytes[12];
+  RAND_bytes(bytes, sizeof bytes);
+  return "est-" + hex_upper(bytes);
+}
+
+// The base64 body of a PEM object (a private key as package_credentials writes it).
+std::optional<std::vector<std::uint8_t>> pem_body(std::string_view pem) {
+  const auto begin = pem.find("-----\n");
+  const auto end = pem.find("-----END ");
+  if (begin == std::string_view::npos || end == std::string_view::npos || end < begin) return std::nullopt;
+  return decode_base64(pem.substr(begin + 6, end - begin - 6));
+}
+
+}  // namespace
+
+EstFrontEnd::EstFrontEnd(service::Service& service, EstSettings settings, std::shared_ptr<spdlog::logger> log)
+    : service_(service), settings_(std::move(settings)), log_(std::move(log)) {}
+
+void EstFrontEnd::mount(http::Router& router) const {
+  for (const auto& label : settings_.labels) {
+    const EstLabel* l = &label;  // settings_ outlives the router (the front end is declared first)
+    router.add(http::Match::exact, path_of(label, "cacerts"), {"GET"},
+               [this, l](const http::Request& r) { return cacerts(*l, r); });
+    router.add(http::Match::exact, path_of(label, "csrattrs"), {"GET"},
+               [this, l](const http::Request& r) { return csrattrs(*l, r); });
+    router.add(http::Match::exact, path_of(label, "simpleenroll"), {"POST"},
+               [this, l](const http::Request& r) { return simpleenroll(*l, r); });
+    router.add(http::Match::exact, path_of(label, "simplereenroll"), {"POST"},
+               [this, l](const http::Request& r) { return simplereenroll(*l, r); });
+    router.add(http::Match::exact, path_of(label, "serverkeygen"), {"POST"},
+               [this, l](const http::Request& r) { return serverkeygen(*l, r); });
+  }
+}
+
+EstFrontEnd::Refusal EstFrontEnd::refusal_of(const Error& error) {
+  switch (error.code) {
+    case Errc::invalid_input: return {400, error.message};
+    // Not issued here, not allowed for this client, revoked, held, expired, other names: all the
+    // client learns is that it may not have this certificate.
+    case Errc::policy_refused:
+    case Errc::not_found:
+    case Errc::conflict: return {403, error.message};
+    default: return {500, error.message};
+  }
+}
+
+http::Response EstFrontEnd::refuse(const http::Request& request, const EstLabel& label, Refusal refusal) const {
+  if (refusal.status >= 500) {
+    log_->error("EST {} {} (label '{}'): {} {}", http::escape_for_log(request.peer), http::escape_for_log(request.target),
+                label.name, refusal.status, refusal.reason);
+    return http::text_response(refusal.status);
+  }
+  log_->warn("EST {} {} (label '{}'): {} {}", http::escape_for_log(request.peer), http::escape_for_log(request.target),
+             label.name, refusal.status, refusal.reason);
+  return http::text_response(refusal.status, refusal.reason);
+}
+
+http::Response EstFrontEnd::certificate_response(const X509* certificate) const {
+  auto der = certs_only_pkcs7({certificate});
+  if (!der) return http::error_response(der.error());
+  http::Response response(200, encode_base64_lines(*der), kCertsOnly);
+  response.set("Content-Transfer-Encoding", "base64");
+  return response;
+}
+
+std::optional<EstFrontEnd::Refusal> EstFrontEnd::check_csr_request(const http::Request& request) const {
+  if (!http::is_media_type(request.header("Content-Type"), "application/pkcs10")) {
+    return Refusal{415, "Content-Type must be application/pkcs10"};
+  }
+  return std::nullopt;
+}
+
+Result<service::Principal> EstFrontEnd::enrollee(const EstLabel& label, const http::Request& request,
+                                                 std::string& anchor) const {
+  if (!request.tls) return fail(Errc::policy_refused, "EST needs TLS");
+  if (request.client_chain.empty()) return fail(Errc::policy_refused, "no client certificate");
+  if (!label.trust) return fail(Errc::policy_refused, "label trusts no manufacturer");
+  auto client = label.trust->verify(request.client_chain, service_.clock().now());
+  if (!client) return std::unexpected(client.error());
+  anchor = client->anchor;
+  return service::Principal::est(client->subject, {label.ca},
+                                 std::set<std::string>(label.profiles.begin(), label.profiles.end()));
+}
+
+http::Response EstFrontEnd::cacerts(const EstLabel& label, const http::Request& request) const {
+  auto chain_pem = service_.ca_chain_pem(publisher(), label.ca);
+  if (!chain_pem) return refuse(request, label, refusal_of(chain_pem.error()));
+  auto chain = parse_certificates(*chain_pem);
+  if (!chain) return refuse(request, label, refusal_of(chain.error()));
+  std::vector<const X509*> certs;
+  for (const auto& cert : *chain) certs.push_back(cert.get());  // issuing CA first, then up to the root
+  auto der = certs_only_pkcs7(certs);
+  if (!der) return refuse(request, label, refusal_of(der.error()));
+  http::Response response(200, encode_base64_lines(*der), "application/pkcs7-mime");
+  response.set("Content-Transfer-Encoding", "base64");
+  return response;
+}
+
+http::Response EstFrontEnd::csrattrs(const EstLabel&, const http::Request&) const {
+  // Every label issues TLS certificates (nmos-node, server, client): say which keys and algorithms
+  // policy accepts and which extensions the profile sets. No label requires channel binding, so no
+  // challengePassword is asked for.
+  http::Response response(200, encode_base64_lines(tls_csr_attributes()), "application/csrattrs");
+  response.set("Content-Transfer-Encoding", "base64");
+  return response;
+}
+
+http::Response EstFrontEnd::pending_or_issued(const EstLabel& label, const http::Request& request,
+                                              const service::Principal& who, const std::string& csr_pem) const {
+  // The client's retry is the same CSR from the same client: find its enrolment.
+  const auto reader = poll_reader(label);
+  std::optional<service::EnrollmentInfo> existing;
+  service::EnrollmentQuery query;
+  query.limit = service::Service::kMaxPage;
+  for (;;) {
+    auto page = service_.list_enrollments(reader, query);
+    if (!page) return refuse(request, label, refusal_of(page.error()));
+    for (auto& item : page->items) {
+      if (item.record.requester == who.id && item.record.label == label.name && item.record.csr_pem == csr_pem) {
+        existing = std::move(item);
+      }
+    }
+    if (!page->next_cursor) break;
+    query.cursor = page->next_cursor;
+  }
+  const auto retry_later = [&] {
+    http::Response response = http::text_response(202, "enrolment pending approval");
+    response.set("Retry-After", std::to_string(label.retry_after_seconds));
+    return response;
+  };
+  if (!existing) {
+    auto submitted = service_.submit_enrollment(
+        who, service::EnrollmentSubmission{.csr = csr_pem, .profile = label.profiles.front(), .ca = label.ca, .label = label.name});
+    if (!submitted) return refuse(request, label, refusal_of(submitted.error()));
+    log_->info("EST {}: enrolment {} pending approval ({}, label '{}')", http::escape_for_log(request.peer),
+               submitted->record.id, who.id, label.name);
+    return retry_later();
+  }
+  switch (existing->record.state) {
+    case EnrollmentState::pending: return retry_later();
+    case EnrollmentState::rejected:
+      return refuse(request, label, {403, "enrolment " + std::to_string(existing->record.id) + " was rejected"});
+    default: break;
+  }
+  if (!existing->record.certificate_serial) return retry_later();  // approved, certificate not recorded yet
+  auto certificate = service_.get_certificate(reader, *existing->record.certificate_serial, label.ca);
+  if (!certificate) return refuse(request, label, refusal_of(certificate.error()));
+  const auto& der = certificate->record.der;
+  const unsigned char* p = der.data();
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert) return refuse(request, label, {500, "stored certificate does not parse"});
+  return certificate_response(cert.get());
+}
+
+http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Request& request) const {
+  std::string anchor;
+  auto who = enrollee(label, request, anchor);
+  if (!who) return refuse(request, label, refusal_of(who.error()));
+  if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
+  auto der = csr_der_of_body(request.body);
+  if (!der) return refuse(request, label, refusal_of(der.error()));
+  auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
+  if (!csr) return refuse(request, label, refusal_of(csr.error()));
+  const std::string csr_pem = to_pem(csr->get());
+  log_->info("EST {}: simpleenroll by {} (vouched for by {}), label '{}', profile {}", http::escape_for_log(request.peer),
+             who->id, anchor, label.name, label.profiles.front());
+  if (label.manual_approval) return pending_or_issued(label, request, *who, csr_pem);
+  auto issued = service_.issue(*who, IssueRequest{.csr = csr_pem,
+                                                  .profile = label.profiles.front(),
+                                                  .requester = {},
+                                                  .ca = label.ca,
+                                                  .validity_days = std::nullopt});
+  if (!issued) return refuse(request, label, refusal_of(issued.error()));
+  return certificate_response(issued->certificate.certificate.get());
+}
+
+http::Response EstFrontEnd::simplereenroll(const EstLabel& label, const http::Request& request) const {
+  // The certificate being renewed is the one the client proved it holds in the TLS handshake; the
+  // service checks it was issued here, is neither revoked nor held nor expired, and that the CSR
+  // asks for exactly its names.
+  if (!request.tls || request.client_chain.empty()) return refuse(request, label, {403, "no client certificate"});
+  if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
+  auto der = csr_der_of_body(request.body);
+  if (!der) return refuse(request, label, refusal_of(der.error()));
+  const auto& leaf_der = request.client_chain.front();
+  const unsigned char* p = leaf_der.data();
+  X509Ptr leaf(d2i_X509(nullptr, &p, static_cast<long>(leaf_der.size())));
+  if (!leaf) return refuse(request, label, {403, "client certificate does not parse"});
+  const auto who = service::Principal::est(name_to_string(X509_get_subject_name(leaf.get())), {label.ca},
+                                           std::set<std::string>(label.profiles.begin(), label.profiles.end()));
+  log_->info("EST {}: simplereenroll by {}, label '{}'", http::escape_for_log(request.peer), who.id, label.name);
+  auto issued = service_.reenroll(who, std::string_view(reinterpret_cast<const char*>(leaf_der.data()), leaf_der.size()),
+                                  std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
+  if (!issued) return refuse(request, label, refusal_of(issued.error()));
+  return certificate_response(issued->certificate.certificate.get());
+}
+
+http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Request& request) const {
+  std::string anchor;
+  auto who = enrollee(label, request, anchor);
+  if (!who) return refuse(request, label, refusal_of(who.error()));
+  if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
+  auto der = csr_der_of_body(request.body);
+  if (!der) return refuse(request, label, refusal_of(der.error()));
+  auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
+  if (!csr) return refuse(request, label, refusal_of(csr.error()));
+  // The CSR says which names and which kind of key (RFC 7030 §4.4.1); its key is not used.
+  EVP_PKEY* csr_key = X509_REQ_get0_pubkey(csr->get());
+  if (!csr_key || X509_REQ_verify(csr->get(), csr_key) != 1) {
+    return refuse(request, label, {400, "CSR signature does not verify"});
+  }
+  auto kind = describe_key(csr_key);
+  if (!kind) return refuse(request, label, refusal_of(kind.error()));
+  auto spec = KeySpec::parse(kind->name());
+  if (!spec) return refuse(request, label, refusal_of(spec.error()));
+  log_->info("EST {}: serverkeygen by {} (vouched for by {}), label '{}', {}", http::escape_for_log(request.peer), who->id,
+             anchor, label.name, spec->name());
+  auto made = service_.keygen_issue(*who, service::KeygenRequest{
+                                              .common_name = common_name(X509_REQ_get_subject_name(csr->get())),
+                                              .sans = requested_subject_alt_names(csr->get()),
+                                              .key = *spec,
+                                              .profile = label.profiles.front(),
+                                              .ca = label.ca,
+                                              .validity_days = std::nullopt,
+                                              .pkcs12_password = std::nullopt,
+                                          });
+  if (!made) return refuse(request, label, refusal_of(made.error()));
+  auto key_der = pem_body(made->key_pem);
+  if (!key_der) return refuse(request, label, {500, "generated key does not encode"});
+  auto p7 = certs_only_pkcs7({made->issued.certificate.get()});
+  if (!p7) {
+    OPENSSL_cleanse(key_der->data(), key_der->size());
+    return refuse(request, label, refusal_of(p7.error()));
+  }
+  const std::string boundary = random_boundary();
+  http::Response response(200,
+                          multipart_mixed(boundary, {{"application/pkcs8", encode_base64_lines(*key_der)},
+                                                     {kCertsOnly, encode_base64_lines(*p7)}}),
+                          "multipart/mixed; boundary=" + boundary);
+  OPENSSL_cleanse(key_der->data(), key_der->size());
+  return response;
+}
+
+}  // namespace fca::est
