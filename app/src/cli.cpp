@@ -108,6 +108,7 @@ int run_cli(int argc, const char* const* argv) {
   register_enrollment_commands(app, cli);
   register_maintenance_commands(app, cli);
   register_serve_command(app, cli);
+  register_token_commands(app, cli);
 
   try {
     app.parse(argc, argv);

@@ -110,6 +110,18 @@ int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
   return exit_ok;
 }
 
+// The REST API's first administrator token: printed once and written 0600 to api.first_token_file,
+// so a lab's provisioning script can read it; only its hash is in the database.
+int make_first_api_token(Instance& instance, const Config& config) {
+  auto made = instance.tokens().create(instance.operator_principal(),
+                                       service::TokenSpec{"admin", {service::Role::admin}, std::nullopt, std::nullopt, std::nullopt});
+  if (!made) return report(made.error());
+  const auto file = resolve_in(instance.data_directory(), config.api.first_token_file);
+  if (auto w = write_atomically(file, made->secret + "\n", 0600); !w) return report(w.error());
+  fmt::print("  API token   admin    {} (shown once; also in {}, mode 0600)\n", made->secret, file.string());
+  return exit_ok;
+}
+
 int run_init(Cli& cli, const InitOptions& options) {
   const auto directory = cli.data_directory();
   std::error_code ec;
@@ -165,6 +177,7 @@ int run_init(Cli& cli, const InitOptions& options) {
   (*instance)->log().info("initialised {} with root CA 'root' and default issuing CA 'issuing'", directory.string());
   fmt::print("initialised {}\n  root CA     root     {}\n  issuing CA  issuing  {} (default)\n", directory.string(),
              root->subject, issuing->subject);
+  if (auto made = make_first_api_token(**instance, *config); made != exit_ok) return made;
   if (options.lab) return make_lab(**instance, directory / "lab");
   return exit_ok;
 }

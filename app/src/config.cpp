@@ -273,7 +273,7 @@ void read_profiles(Section profiles, Config& config) {
   profiles.finish();
 }
 
-bool is_frontend(const std::string& s) { return s == "ocsp" || s == "crl"; }
+bool is_frontend(const std::string& s) { return s == "ocsp" || s == "crl" || s == "api"; }
 
 bool is_http_path(const std::string& s) {
   return s.empty() || (s.front() == '/' && s.back() != '/' &&
@@ -283,7 +283,7 @@ bool is_http_path(const std::string& s) {
 void read_listener(Section listener, ListenerConfig& out) {
   if (auto v = listener.text("address", non_empty, "must be an IP address or host name to bind")) out.address = *v;
   if (auto v = listener.integer("port", 0, 65535)) out.port = *v;
-  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\" or \"crl\"")) out.frontends = *v;
+  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\", \"crl\" or \"api\"")) out.frontends = *v;
   auto tls = listener.section("tls");
   if (tls.present()) {
     out.tls_certificate = tls.text("certificate", non_empty, "must be the path of a PEM certificate (chain)");
@@ -348,6 +348,16 @@ void read_ocsp(Section ocsp, Config& config) {
   ocsp.finish();
 }
 
+void read_api(Section api, Config& config) {
+  auto& out = config.api;
+  if (auto v = api.integer("max_body_bytes", 1024, 16 * 1024 * 1024)) out.max_body_bytes = *v;
+  if (auto v = api.integer("max_auth_failures_per_minute", 1, 100000)) out.max_auth_failures_per_minute = *v;
+  if (auto v = api.text("first_token_file", [](const std::string& s) { return !s.empty(); }, "must be a path")) {
+    out.first_token_file = *v;
+  }
+  api.finish();
+}
+
 void read_crl(Section crl, Config& config) {
   auto& out = config.crl;
   if (auto v = crl.integer("validity_seconds", 300, 366 * 86400)) out.validity_seconds = *v;
@@ -389,6 +399,7 @@ std::expected<Config, ConfigError> parse_config(const json& document, const std:
   read_serve(root.section("serve"), config);
   read_ocsp(root.section("ocsp"), config);
   read_crl(root.section("crl"), config);
+  read_api(root.section("api"), config);
   auto log = root.section("log");
   if (auto v = log.text("level", is_log_level, "must be one of trace, debug, info, warn, error, critical, off")) {
     config.log_level = *v;
@@ -539,6 +550,9 @@ nlohmann::ordered_json Config::to_json() const {
                 {"hash_dir", crl.hash_dir},
                 {"hash_dir_group", crl.hash_dir_group},
                 {"max_age_seconds", crl.max_age_seconds}};
+  out["api"] = {{"max_body_bytes", api.max_body_bytes},
+                {"max_auth_failures_per_minute", api.max_auth_failures_per_minute},
+                {"first_token_file", api.first_token_file}};
   out["log"] = {{"level", log_level}};
   return out;
 }

@@ -50,7 +50,7 @@ struct ProfileOverride {
 struct ListenerConfig {
   std::string address = "127.0.0.1";
   int port = 8080;
-  std::vector<std::string> frontends{"ocsp", "crl"};  // of "ocsp", "crl"
+  std::vector<std::string> frontends{"ocsp", "crl"};  // of "ocsp", "crl", "api"
   // HTTPS when both are set (BCP-003-01: TLS 1.2/1.3 and its cipher suites only, HSTS).
   std::optional<std::string> tls_certificate;  // PEM: the server certificate, then its chain
   std::optional<std::string> tls_key;          // PEM private key (0600)
@@ -92,6 +92,13 @@ struct CrlConfig {
   int max_age_seconds = 900;
 };
 
+// The REST admin API (docs/api.md), on the listeners whose frontends name "api".
+struct ApiConfig {
+  int max_body_bytes = 64 * 1024;         // larger JSON bodies get 413
+  int max_auth_failures_per_minute = 10;  // per client address; beyond: 429 until the minute is over
+  std::string first_token_file = "secrets/api-admin-token";  // init writes the first admin token here (0600)
+};
+
 struct Config {
   std::string database = "ca.db";
   KeysConfig keys;
@@ -103,6 +110,7 @@ struct Config {
   ServeConfig serve;
   OcspConfig ocsp;
   CrlConfig crl;
+  ApiConfig api;
 
   CaSettings ca_settings() const;
   CrlSettings crl_settings() const;

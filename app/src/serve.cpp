@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "fca/api/api.hpp"
 #include "fca/crl/crl_http.hpp"
 #include "fca/http/access_log.hpp"
 #include "fca/http/server.hpp"
@@ -175,6 +176,11 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
       ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
                              static_cast<std::size_t>(config.serve.max_body_bytes)},
       instance.logger());
+  const api::ApiFrontEnd api_front_end(
+      api::ApiDependencies{instance.service(), instance.tokens(), instance.database(), instance.database(), instance.crls(),
+                           instance.ocsp(), instance.clock()},
+      api::ApiSettings{static_cast<std::size_t>(config.api.max_body_bytes), config.api.max_auth_failures_per_minute},
+      instance.logger());
   http::Server server(transport_settings(config.serve), instance.logger(), access);
 
   for (const auto& listener_config : config.serve.listeners) {
@@ -185,6 +191,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
     // The router takes the longest matching prefix, so /crl/ and /ca/ win over an OCSP prefix of "".
     if (carries("crl")) crl_front_end.mount(*router);
     if (carries("ocsp")) ocsp_front_end.mount(*router);
+    if (carries("api")) api_front_end.mount(*router);
 
     http::ListenerSpec spec;
     spec.address = listener_config.address;

@@ -236,6 +236,9 @@ Result<Page<CertificateInfo>> Service::list_certificates(const Principal& who, c
   filter.status = query.status;
   filter.profile = query.profile;
   filter.common_name = query.common_name;
+  filter.name_contains = query.name_contains;
+  filter.issued_after = query.issued_after;
+  if (query.expiring_before) filter.expiring_before = query.expiring_before;
   if (query.expiring_within_days) {
     const auto now = ctx_.clock.now();
     filter.not_expired_at = now;

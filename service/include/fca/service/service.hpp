@@ -53,6 +53,9 @@ struct CertificateQuery {
   std::optional<std::string> profile;
   std::optional<std::string> common_name;
   std::optional<int> expiring_within_days;  // unexpired, notAfter within N days of now
+  std::optional<std::string> name_contains;  // subject, CN or a SAN contains this (case-insensitive)
+  std::optional<TimePoint> expiring_before;  // notAfter before this
+  std::optional<TimePoint> issued_after;
   std::optional<std::string> cursor;
   std::size_t limit = 100;                  // at most kMaxPage
 };
