@@ -499,7 +499,8 @@ Result<EnrollmentInfo> Service::reject_enrollment(const Principal& who, std::int
   if (!pending) return std::unexpected(pending.error());
   auto ca = ca_name(pending->issuer_id);
   if (!ca) return std::unexpected(ca.error());
-  if (auto ok = authorize(who, Action::decide_enrollment, *ca); !ok) return std::unexpected(ok.error());
+  // The profile too: an operator scoped away from a profile decides none of its requests, either way.
+  if (auto ok = authorize(who, Action::decide_enrollment, *ca, pending->profile); !ok) return std::unexpected(ok.error());
   const auto now = ctx_.clock.now();
   auto rejected = ctx_.enrollments.change_enrollment(
       id, EnrollmentChange{EnrollmentState::pending, EnrollmentState::rejected, who.id, now, reason, std::nullopt},

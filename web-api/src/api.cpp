@@ -10,13 +10,12 @@
 
 #include "fca/core/x509.hpp"
 #include "fca/service/json.hpp"
-#include "json_body.hpp"
+#include "fca/api/request.hpp"
 
 namespace fca::api {
 namespace {
 
 using json = nlohmann::ordered_json;
-using Params = std::map<std::string, std::string>;
 
 constexpr std::string_view kPrefix = "/api/v1/";
 
@@ -86,77 +85,6 @@ bool is_serial(std::string_view s) {
 }
 bool is_id(std::string_view s) {
   return !s.empty() && s.size() <= 18 && std::ranges::all_of(s, [](char c) { return c >= '0' && c <= '9'; });
-}
-
-std::vector<std::string_view> segments(std::string_view path) {
-  std::vector<std::string_view> out;
-  while (!path.empty()) {
-    const auto slash = path.find('/');
-    out.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return out;
-}
-
-// Matches "/api/v1/certificates/{serial}" against a path; a parameter takes one non-empty segment.
-std::optional<Params> match(std::string_view pattern, std::string_view path) {
-  const auto want = segments(pattern);
-  const auto got = segments(path);
-  if (want.size() != got.size()) return std::nullopt;
-  Params params;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    if (want[i].starts_with('{')) {
-      if (got[i].empty()) return std::nullopt;
-      params[std::string(want[i].substr(1, want[i].size() - 2))] = std::string(got[i]);
-    } else if (want[i] != got[i]) {
-      return std::nullopt;
-    }
-  }
-  return params;
-}
-
-std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%') {
-      if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
-          !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
-        return std::nullopt;
-      }
-      out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
-// The query of `target` as name → value; a parameter outside `allowed`, a repeated one or a bad
-// escape is Errc::invalid_input naming it.
-Result<Params> parse_query(std::string_view target, std::initializer_list<std::string_view> allowed) {
-  Params out;
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) return out;
-  auto query = target.substr(q + 1);
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const auto eq = pair.find('=');
-    auto name = percent_decode(pair.substr(0, eq));
-    auto value = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    if (!name || !value) return fail(Errc::invalid_input, "query: bad percent-encoding");
-    if (std::ranges::find(allowed, *name) == allowed.end()) return fail(Errc::invalid_input, *name + ": unknown query parameter");
-    if (out.contains(*name)) return fail(Errc::invalid_input, *name + ": given twice");
-    if (value->empty() || value->size() > 256) return fail(Errc::invalid_input, *name + ": must be 1-256 characters");
-    out[*name] = std::move(*value);
-  }
-  return out;
 }
 
 Result<std::size_t> limit_of(const Params& query) {
@@ -553,7 +481,12 @@ class Handlers {
     if (!accept.empty() && !http::is_media_type(accept, "application/json") && accept.find("*/*") == std::string_view::npos) {
       return error(406, "not_acceptable", "Accept: application/json, application/pem-certificate-chain or application/pkix-cert");
     }
-    return json_response(200, service::to_json(*found));
+    // The shape of `facility-ca show --format json`: the record and its PEM.
+    auto out = service::to_json(*found);
+    auto cert = parse_certificate(std::string_view(reinterpret_cast<const char*>(found->record.der.data()), found->record.der.size()));
+    if (!cert) return fail_with(cert.error());
+    out["certificate_pem"] = to_pem(cert->get());
+    return json_response(200, out);
   }
 
   http::Response change_status(const Call& call, std::string_view action) {
@@ -879,7 +812,7 @@ http::Response ApiFrontEnd::handle(const http::Request& request) const {
   std::string allow;
   for (const auto& route : routes()) {
     if (!route.authenticated) continue;
-    auto matched = match(route.pattern, path);
+    auto matched = match_path(route.pattern, path);
     if (!matched) continue;
     allow += (allow.empty() ? "" : ", ") + route.method;
     if (route.method == "GET") allow += ", HEAD";

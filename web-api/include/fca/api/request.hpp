@@ -1,6 +1,10 @@
 #pragma once
+// Reading a request of the API: path parameters, the query, and the JSON body. Pure functions of
+// their input (the fuzz target fuzz/api_request.cpp drives them).
+//
 // A JSON request body read against its documented shape: every field is asked for by name and type,
 // and finish() reports fields nobody asked for. The first problem names the field.
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -40,5 +44,14 @@ class JsonBody {
 
 // "2026-01-31T12:00:00Z" (RFC 3339, UTC, whole seconds).
 std::optional<TimePoint> parse_rfc3339(std::string_view text);
+
+using Params = std::map<std::string, std::string>;
+// Matches "/api/v1/certificates/{serial}" against a path; a parameter takes one non-empty segment.
+std::optional<Params> match_path(std::string_view pattern, std::string_view path);
+// %XX and '+' (a space) decoded; std::nullopt for a broken escape.
+std::optional<std::string> percent_decode(std::string_view text);
+// The query of `target` as name → value; a parameter outside `allowed`, a repeated or empty one, or a
+// bad escape is Errc::invalid_input naming it.
+Result<Params> parse_query(std::string_view target, std::initializer_list<std::string_view> allowed);
 
 }  // namespace fca::api

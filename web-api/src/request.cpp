@@ -1,4 +1,6 @@
-#include "json_body.hpp"
+#include "fca/api/request.hpp"
+
+#include <algorithm>
 
 #include <ctime>
 
@@ -127,6 +129,77 @@ Result<void> JsonBody::finish() {
     if (!known_.contains(item.key())) return fail(Errc::invalid_input, item.key() + ": unknown field");
   }
   return {};
+}
+
+namespace {
+// Every segment, empty ones included: "/a/" is {"", "a", ""}, never the same as "/a".
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    const auto slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) return out;
+    path.remove_prefix(slash + 1);
+  }
+}
+
+}  // namespace
+
+std::optional<Params> match_path(std::string_view pattern, std::string_view path) {
+  const auto want = segments(pattern);
+  const auto got = segments(path);
+  if (want.size() != got.size()) return std::nullopt;
+  Params params;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (want[i].starts_with('{')) {
+      if (got[i].empty()) return std::nullopt;
+      params[std::string(want[i].substr(1, want[i].size() - 2))] = std::string(got[i]);
+    } else if (want[i] != got[i]) {
+      return std::nullopt;
+    }
+  }
+  return params;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] == '%') {
+      if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+        return std::nullopt;
+      }
+      out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+Result<Params> parse_query(std::string_view target, std::initializer_list<std::string_view> allowed) {
+  Params out;
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return out;
+  auto query = target.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    auto name = percent_decode(pair.substr(0, eq));
+    auto value = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!name || !value) return fail(Errc::invalid_input, "query: bad percent-encoding");
+    if (std::ranges::find(allowed, *name) == allowed.end()) return fail(Errc::invalid_input, *name + ": unknown query parameter");
+    if (out.contains(*name)) return fail(Errc::invalid_input, *name + ": given twice");
+    if (value->empty() || value->size() > 256) return fail(Errc::invalid_input, *name + ": must be 1-256 characters");
+    out[*name] = std::move(*value);
+  }
+  return out;
 }
 
 }  // namespace fca::api
