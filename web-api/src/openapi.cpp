@@ -187,6 +187,7 @@ nlohmann::ordered_json openapi_document() {
     } else {
       operation["security"] = json::array();
     }
+    operation["responses"] = std::move(responses);
     std::string method = route.method;
     for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     paths[route.pattern][method] = operation;
