@@ -527,6 +527,49 @@ Result<Page<AuditEntry>> Service::audit_entries(const Principal& who, std::optio
   return paginate(std::move(*rows), size, [](const AuditEntry& e) { return e.sequence; });
 }
 
+Result<Page<AuditEntry>> Service::audit_entries(const Principal& who, const AuditQuery& query) {
+  if (auto ok = authorize(who, Action::read_audit); !ok) return std::unexpected(ok.error());
+  std::int64_t after = 0;
+  if (query.cursor) {
+    auto parsed = parse_cursor(*query.cursor);
+    if (!parsed) return std::unexpected(parsed.error());
+    after = *parsed;
+  }
+  const auto wanted = [&](const AuditEntry& e) {
+    if (query.actor && e.event.actor != *query.actor) return false;
+    if (query.action) {
+      const bool prefix = query.action->ends_with('.');
+      if (prefix ? !e.event.action.starts_with(*query.action) : e.event.action != *query.action) return false;
+    }
+    if (query.since && e.event.at < *query.since) return false;
+    if (query.until && e.event.at >= *query.until) return false;
+    return true;
+  };
+  const auto size = page_size(query.limit);
+  constexpr std::size_t kChunk = 1000;
+  Page<AuditEntry> page;
+  std::size_t scanned = 0;
+  for (;;) {
+    auto rows = ctx_.audit.entries(after, kChunk);
+    if (!rows) return std::unexpected(rows.error());
+    for (auto& row : *rows) {
+      after = row.sequence;
+      ++scanned;
+      if (!wanted(row)) continue;
+      page.items.push_back(std::move(row));
+      if (page.items.size() == size) {
+        page.next_cursor = make_cursor(after);
+        return page;
+      }
+    }
+    if (rows->size() < kChunk) return page;  // the end of the log
+    if (scanned >= kMaxAuditScan) {
+      page.next_cursor = make_cursor(after);
+      return page;
+    }
+  }
+}
+
 Result<AuditCheck> Service::verify_audit(const Principal& who) {
   if (auto ok = authorize(who, Action::read_audit); !ok) return std::unexpected(ok.error());
   if (!ctx_.verify_audit) return fail(Errc::internal, "this store cannot verify its audit chain");

@@ -132,6 +132,20 @@ TEST_CASE("api: a script creates an operator token, issues, finds, downloads, re
   CHECK(actions.contains("certificate.issue"));
   CHECK(actions.contains("certificate.revoke"));
   CHECK_FALSE(contains(audit.body, operator_token));
+  // Filtered by actor and by an action prefix.
+  auto mine = api.call("GET", "/api/v1/audit?actor=api:flow-operator&action=certificate.", api.admin());
+  REQUIRE(mine.status == 200);
+  const auto mine_json = api.json_of(mine);
+  std::vector<std::string> mine_actions;
+  for (const auto& entry : mine_json["items"]) {
+    CHECK(entry["actor"] == "api:flow-operator");
+    mine_actions.push_back(entry["action"]);
+  }
+  CHECK(mine_actions == std::vector<std::string>{"certificate.issue", "certificate.revoke"});
+  auto later = api.call("GET", "/api/v1/audit?since=2200-01-01T00:00:00Z", api.admin());
+  REQUIRE(later.status == 200);
+  INFO(later.body.substr(0, 400));
+  CHECK(api.json_of(later)["items"].empty());
   CHECK_FALSE(contains(api.serve().log(), operator_token));
   CHECK_FALSE(contains(api.serve().access_log(), operator_token));
   CHECK_FALSE(contains(api.serve().log(), api.admin()));
@@ -322,6 +336,8 @@ TEST_CASE("api: malformed requests get the documented 4xx and change nothing", "
       {"POST", "/api/v1/enrollments/999/approve", "{}", "", 404, ""},
       {"POST", "/api/v1/enrollments/1/reject", "{}", "", 400, "reason"},
       {"GET", "/api/v1/enrollments?state=maybe", {}, "", 400, "state"},
+      {"GET", "/api/v1/audit?since=monday", {}, "", 400, "since"},
+      {"GET", "/api/v1/audit?limit=1001", {}, "", 400, "limit"},
       {"POST", "/api/v1/tokens", R"({"name":"UPPER","roles":["auditor"]})", "", 400, "name"},
       {"POST", "/api/v1/tokens", R"({"name":"x","roles":["god"]})", "", 400, "roles"},
       {"POST", "/api/v1/tokens", R"({"name":"x","roles":"admin"})", "", 400, "roles"},

@@ -602,11 +602,18 @@ class Handlers {
 
   // ---- audit ----
   http::Response audit(const Call& call) {
-    auto q = parse_query(call.request.target, {"cursor", "limit"});
+    auto q = parse_query(call.request.target, {"actor", "action", "since", "until", "cursor", "limit"});
     if (!q) return fail_with(q.error());
     auto limit = limit_of(*q);
     if (!limit) return fail_with(limit.error());
-    auto page = deps_.service.audit_entries(call.who, get(*q, "cursor"), *limit);
+    service::AuditQuery query{get(*q, "actor"), get(*q, "action"), std::nullopt, std::nullopt, get(*q, "cursor"), *limit};
+    for (auto [name, target] : {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
+      if (auto t = get(*q, name)) {
+        *target = parse_rfc3339(*t);
+        if (!*target) return error(400, "invalid_input", std::string(name) + ": must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z");
+      }
+    }
+    auto page = deps_.service.audit_entries(call.who, query);
     if (!page) return fail_with(page.error());
     return json_response(200, page_json(*page, [](const AuditEntry& e) { return service::to_json(e); }));
   }

@@ -55,6 +55,8 @@ TEST_CASE("api times: RFC 3339 UTC only, real dates only", "[api]") {
   CHECK_FALSE(parse_rfc3339("2026-01-31 12:00:00Z"));
   CHECK_FALSE(parse_rfc3339("2026-01-31T12:00:00+01:00"));
   CHECK_FALSE(parse_rfc3339("2026-01-31"));
+  CHECK_FALSE(parse_rfc3339("2999-01-01T00:00:00Z"));  // past what a TimePoint holds
+  CHECK(parse_rfc3339("2200-12-31T23:59:59Z"));
 }
 
 TEST_CASE("api routes: the OpenAPI document lists exactly the route table", "[api]") {

@@ -66,6 +66,18 @@ struct EnrollmentQuery {
   std::size_t limit = 100;
 };
 
+// Audit entries by actor, action and time. The log is read forward from the cursor in chunks; a page
+// ends when it is full or after kMaxAuditScan rows were read without filling it (next_cursor then
+// continues the scan), so a filter that matches little never reads the whole log in one call.
+struct AuditQuery {
+  std::optional<std::string> actor;   // exact, e.g. "api:ansible"
+  std::optional<std::string> action;  // exact ("certificate.revoke"), or a prefix ending in '.' ("certificate.")
+  std::optional<TimePoint> since;     // at >= since
+  std::optional<TimePoint> until;     // at < until
+  std::optional<std::string> cursor;
+  std::size_t limit = 100;
+};
+
 struct KeygenRequest {
   std::string common_name;
   std::vector<SubjectAltName> sans;
@@ -148,6 +160,8 @@ class Service {
 
   // --- audit
   Result<Page<AuditEntry>> audit_entries(const Principal& who, std::optional<std::string> cursor, std::size_t limit);
+  Result<Page<AuditEntry>> audit_entries(const Principal& who, const AuditQuery& query);
+  static constexpr std::size_t kMaxAuditScan = 20000;
   Result<AuditCheck> verify_audit(const Principal& who);
 
   const Clock& clock() const { return ctx_.clock; }

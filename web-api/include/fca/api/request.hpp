@@ -42,7 +42,7 @@ class JsonBody {
   std::optional<std::string> problem_;
 };
 
-// "2026-01-31T12:00:00Z" (RFC 3339, UTC, whole seconds).
+// "2026-01-31T12:00:00Z" (RFC 3339, UTC, whole seconds), years 1970-2200.
 std::optional<TimePoint> parse_rfc3339(std::string_view text);
 
 using Params = std::map<std::string, std::string>;
