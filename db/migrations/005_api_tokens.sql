@@ -28,3 +28,5 @@ CREATE TABLE api_idempotency (
   created_at     INTEGER NOT NULL,
   PRIMARY KEY (actor, key)
 );
+-- Keys older than a day are deleted at each claim.
+CREATE INDEX api_idempotency_created ON api_idempotency (created_at);

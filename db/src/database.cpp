@@ -1575,6 +1575,12 @@ Result<void> Database::touch_token(std::int64_t id, TimePoint at) {
 Result<std::optional<IdempotencyRecord>> Database::claim_idempotency_key(const IdempotencyRecord& claim) {
   std::lock_guard lock(mutex_);
   return impl_->write_transaction("claiming an idempotency key", [&]() -> Result<std::optional<IdempotencyRecord>> {
+    // Keys live a day (a retry comes within seconds or minutes); a claim left by a process that died
+    // mid-request goes with them.
+    auto expire = impl_->prepare("DELETE FROM api_idempotency WHERE created_at < ?1");
+    if (!expire) return std::unexpected(expire.error());
+    expire->bind(1, to_unix(claim.created_at) - kIdempotencyKeySeconds);
+    if (auto expired = expire->run("expiring idempotency keys"); !expired) return std::unexpected(expired.error());
     auto select = impl_->prepare(
         "SELECT request_sha256, completed, status, body, location, created_at FROM api_idempotency "
         "WHERE actor = ?1 AND key = ?2");

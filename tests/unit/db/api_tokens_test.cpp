@@ -91,4 +91,8 @@ TEST_CASE("api idempotency keys: the first claim wins, a failed request releases
   REQUIRE(db->release_idempotency_key("api:ci", "k1"));
   CHECK((*db->claim_idempotency_key(claim))->completed);
   CHECK(db->check_writable());
+  // A day later the key is free again.
+  auto next_day = claim;
+  next_day.created_at = from_unix(kNow + fca::db::Database::kIdempotencyKeySeconds + 1);
+  CHECK_FALSE(db->claim_idempotency_key(next_day)->has_value());
 }

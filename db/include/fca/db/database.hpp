@@ -130,7 +130,8 @@ class Database final : public CaRepository,
   Result<ApiTokenRecord> revoke_token(std::int64_t id, TimePoint at, const AuditEvent& audit) override;
   Result<void> touch_token(std::int64_t id, TimePoint at) override;
 
-  // IdempotencyRepository
+  // IdempotencyRepository. A key is forgotten a day after its claim (kIdempotencyKeySeconds).
+  static constexpr std::int64_t kIdempotencyKeySeconds = 86400;
   Result<std::optional<IdempotencyRecord>> claim_idempotency_key(const IdempotencyRecord& claim) override;
   Result<void> complete_idempotency_key(const IdempotencyRecord& done) override;
   Result<void> release_idempotency_key(std::string_view actor, std::string_view key) override;
