@@ -38,11 +38,11 @@ std::expected<Config, int> config_from(const InitOptions& options) {
     // Stored absolute: a relative path in config.json means relative to the data directory.
     if (!options.pkcs11_pin_file.empty()) pkcs11["pin_file"] = std::filesystem::absolute(options.pkcs11_pin_file).string();
   }
-  // Plain HTTP for OCSP and CRLs (relying parties fetch them without TLS), HTTPS for EST with
-  // certificates serve issues itself from the issuing CA.
+  // Plain HTTP for OCSP and CRLs (relying parties fetch them without TLS), HTTPS for EST and the REST
+  // API with certificates serve issues itself from the issuing CA.
   document["serve"]["listeners"] = nlohmann::json::array(
       {{{"address", "127.0.0.1"}, {"port", 8080}, {"frontends", {"ocsp", "crl"}}},
-       {{"address", "127.0.0.1"}, {"port", 8443}, {"frontends", {"est"}}, {"tls", {{"names", {"localhost"}}, {"ca", "issuing"}}}}});
+       {{"address", "127.0.0.1"}, {"port", 8443}, {"frontends", {"est", "api"}}, {"tls", {{"names", {"localhost"}}, {"ca", "issuing"}}}}});
   if (options.lab) {
     // The default EST label trusts the lab manufacturer that init --lab makes.
     document["est"]["labels"] = nlohmann::json::array(
@@ -156,6 +156,18 @@ int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
   return exit_ok;
 }
 
+// The REST API's first administrator token: printed once and written 0600 to api.first_token_file,
+// so a lab's provisioning script can read it; only its hash is in the database.
+int make_first_api_token(Instance& instance, const Config& config) {
+  auto made = instance.tokens().create(instance.operator_principal(),
+                                       service::TokenSpec{"admin", {service::Role::admin}, std::nullopt, std::nullopt, std::nullopt});
+  if (!made) return report(made.error());
+  const auto file = resolve_in(instance.data_directory(), config.api.first_token_file);
+  if (auto w = write_atomically(file, made->secret + "\n", 0600); !w) return report(w.error());
+  fmt::print("  API token   admin    {} (shown once; also in {}, mode 0600)\n", made->secret, file.string());
+  return exit_ok;
+}
+
 int run_init(Cli& cli, const InitOptions& options) {
   const auto directory = cli.data_directory();
   std::error_code ec;
@@ -211,8 +223,10 @@ int run_init(Cli& cli, const InitOptions& options) {
   (*instance)->log().info("initialised {} with root CA 'root' and default issuing CA 'issuing'", directory.string());
   fmt::print("initialised {}\n  root CA     root     {}\n  issuing CA  issuing  {} (default)\n", directory.string(),
              root->subject, issuing->subject);
+  if (auto made = make_first_api_token(**instance, *config); made != exit_ok) return made;
   if (options.lab) return make_lab(**instance, directory / "lab");
-  fmt::print("  EST         https://localhost:8443/.well-known/est/ once `facility-ca serve` runs (cacerts needs no\n"
+  fmt::print("  REST API    https://localhost:8443/api/v1/ once `facility-ca serve` runs (docs/api.md)\n"
+             "  EST         https://localhost:8443/.well-known/est/ once `facility-ca serve` runs (cacerts needs no\n"
              "              client certificate; a first enrolment needs est.labels[].trust.roots: docs/est.md)\n");
   return exit_ok;
 }

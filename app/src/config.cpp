@@ -282,7 +282,7 @@ void read_profiles(Section profiles, Config& config) {
   profiles.finish();
 }
 
-bool is_frontend(const std::string& s) { return s == "ocsp" || s == "crl" || s == "est"; }
+bool is_frontend(const std::string& s) { return s == "ocsp" || s == "crl" || s == "est" || s == "api"; }
 
 // What serve can bind without asking a resolver: an IPv4 or IPv6 literal, or "localhost".
 bool is_bind_address(const std::string& s) {
@@ -301,9 +301,9 @@ void read_listener(Section listener, ListenerConfig& out) {
     out.address = *v;
   }
   if (auto v = listener.integer("port", 0, 65535)) out.port = *v;
-  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\", \"crl\" or \"est\"")) {
+  if (auto v = listener.text_list("frontends", is_frontend, "must be \"ocsp\", \"crl\", \"est\" or \"api\"")) {
     // A listener serving nothing is a mistake, not a feature: it would answer 404 to everything.
-    if (v->empty()) listener.problems().add(listener.path_of("frontends"), "must name at least one of \"ocsp\", \"crl\", \"est\"");
+    if (v->empty()) listener.problems().add(listener.path_of("frontends"), "must name at least one of \"ocsp\", \"crl\", \"est\", \"api\"");
     std::set<std::string> distinct(v->begin(), v->end());
     if (distinct.size() != v->size()) listener.problems().add(listener.path_of("frontends"), "names a frontend twice");
     out.frontends = *v;
@@ -429,6 +429,16 @@ void read_ocsp(Section ocsp, Config& config) {
   ocsp.finish();
 }
 
+void read_api(Section api, Config& config) {
+  auto& out = config.api;
+  if (auto v = api.integer("max_body_bytes", 1024, 16 * 1024 * 1024)) out.max_body_bytes = *v;
+  if (auto v = api.integer("max_auth_failures_per_minute", 1, 100000)) out.max_auth_failures_per_minute = *v;
+  if (auto v = api.text("first_token_file", [](const std::string& s) { return !s.empty(); }, "must be a path")) {
+    out.first_token_file = *v;
+  }
+  api.finish();
+}
+
 void read_crl(Section crl, Config& config) {
   auto& out = config.crl;
   if (auto v = crl.integer("validity_seconds", 300, 366 * 86400)) out.validity_seconds = *v;
@@ -471,6 +481,7 @@ std::expected<Config, ConfigError> parse_config(const json& document, const std:
   read_ocsp(root.section("ocsp"), config);
   read_crl(root.section("crl"), config);
   read_est(root.section("est"), config);
+  read_api(root.section("api"), config);
   auto log = root.section("log");
   if (auto v = log.text("level", is_log_level, "must be one of trace, debug, info, warn, error, critical, off")) {
     config.log_level = *v;
@@ -692,6 +703,9 @@ nlohmann::ordered_json Config::to_json() const {
                         {"accept_expired", l.trust.accept_expired}}}});
   }
   out["est"] = {{"labels", std::move(labels)}, {"mdns", est.mdns}};
+  out["api"] = {{"max_body_bytes", api.max_body_bytes},
+                {"max_auth_failures_per_minute", api.max_auth_failures_per_minute},
+                {"first_token_file", api.first_token_file}};
   out["log"] = {{"level", log_level}};
   return out;
 }

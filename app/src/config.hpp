@@ -50,7 +50,7 @@ struct ProfileOverride {
 struct ListenerConfig {
   std::string address = "127.0.0.1";
   int port = 8080;
-  std::vector<std::string> frontends{"ocsp", "crl"};  // of "ocsp", "crl", "est"
+  std::vector<std::string> frontends{"ocsp", "crl"};  // of "ocsp", "crl", "est", "api"
   // HTTPS when `tls` is present (BCP-003-01: TLS 1.2/1.3 and its cipher suites only, HSTS, an ECDSA
   // and an RSA certificate, OCSP stapling). With certificate and key set, that pair is served as
   // installed; otherwise serve issues both certificates from `tls_ca` for `tls_names` and renews them.
@@ -121,6 +121,13 @@ struct CrlConfig {
   int max_age_seconds = 900;
 };
 
+// The REST admin API (docs/api.md), on the listeners whose frontends name "api".
+struct ApiConfig {
+  int max_body_bytes = 64 * 1024;         // larger JSON bodies get 413
+  int max_auth_failures_per_minute = 10;  // per client address; beyond: 429 until the minute is over
+  std::string first_token_file = "secrets/api-admin-token";  // init writes the first admin token here (0600)
+};
+
 struct Config {
   std::string database = "ca.db";
   KeysConfig keys;
@@ -133,6 +140,7 @@ struct Config {
   OcspConfig ocsp;
   CrlConfig crl;
   EstConfig est;
+  ApiConfig api;
 
   CaSettings ca_settings() const;
   CrlSettings crl_settings() const;

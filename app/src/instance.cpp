@@ -107,6 +107,7 @@ Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_dire
                                    checked->keyed_from, checked->head_count};
       },
   });
+  instance->tokens_ = std::make_unique<service::TokenService>(store, *instance->clock_);
   return instance;
 }
 

@@ -19,6 +19,7 @@
 #include "fca/db/database.hpp"
 #include "fca/service/principal.hpp"
 #include "fca/service/service.hpp"
+#include "fca/service/tokens.hpp"
 
 namespace fca::app {
 
@@ -42,6 +43,8 @@ class Instance {
   CertificateAuthority& authority() { return *authority_; }
   // The one path the commands take, on behalf of operator_principal().
   service::Service& service() { return *service_; }
+  // The REST API's bearer tokens (token commands, init, the API).
+  service::TokenService& tokens() { return *tokens_; }
   // The local operator of this process: "cli:<login>", an administrator.
   const service::Principal& operator_principal() const { return operator_; }
   // Online backup of the database to a new file.
@@ -73,6 +76,7 @@ class Instance {
   std::unique_ptr<OcspService> ocsp_;
   std::unique_ptr<crl::HashDirectory> hash_directory_;
   std::unique_ptr<service::Service> service_;
+  std::unique_ptr<service::TokenService> tokens_;
 };
 
 // The login name of this process's user ("uid<N>" when it has none).

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "fca/api/api.hpp"
 #include "fca/crl/crl_http.hpp"
 #include "fca/est/est_http.hpp"
 #include "fca/http/access_log.hpp"
@@ -222,6 +223,11 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   }
   const est::EstFrontEnd est_front_end(instance.service(), std::move(*est_config), instance.logger());
   std::vector<std::pair<std::size_t, std::unique_ptr<ListenerTls>>> https_listeners;  // listener index, its TLS
+  const api::ApiFrontEnd api_front_end(
+      api::ApiDependencies{instance.service(), instance.tokens(), instance.database(), instance.database(), instance.crls(),
+                           instance.ocsp(), instance.clock()},
+      api::ApiSettings{static_cast<std::size_t>(config.api.max_body_bytes), config.api.max_auth_failures_per_minute},
+      instance.logger());
   http::Server server(transport_settings(config.serve), instance.logger(), access);
 
   for (const auto& listener_config : config.serve.listeners) {
@@ -239,6 +245,14 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
         return 1;
       }
       est_front_end.mount(*router);
+    }
+    if (carries("api")) {
+      if (!listener_config.https) {
+        log.error("listener {}:{}: the REST API needs an HTTPS listener (set tls)", listener_config.address,
+                  listener_config.port);
+        return 1;
+      }
+      api_front_end.mount(*router);
     }
 
     http::ListenerSpec spec;

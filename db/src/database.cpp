@@ -665,6 +665,12 @@ struct Database::Impl {
     if (filter.not_expired_at) where("not_after >=", to_unix(*filter.not_expired_at));
     if (filter.profile) where("profile =", *filter.profile);
     if (filter.common_name) where("common_name =", *filter.common_name);
+    if (filter.name_contains) {
+      where("instr(lower(subject || ' ' || common_name || ' ' || sans), lower(", *filter.name_contains);
+      text += ")) >";
+      text += " 0";
+    }
+    if (filter.issued_after) where("issued_at >", to_unix(*filter.issued_after));
     if (filter.after_id) where("id >", *filter.after_id);
     if (filter.issuer_in) {
       text += filter.issuer_in->empty() ? " AND 0 = 1" : " AND issuer_id IN (";
@@ -1428,6 +1434,228 @@ Result<EnrollmentRecord> Database::change_enrollment(std::int64_t id, const Enro
                                                      const AuditEvent& audit) {
   std::lock_guard lock(mutex_);
   return impl_->change_enrollment(id, change, audit);
+}
+
+// ---- REST API: tokens, idempotency keys, statistics ----
+
+namespace {
+
+constexpr const char* kApiTokenColumns =
+    "id, name, secret_sha256, roles, cas, profiles, created_by, created_at, expires_at, revoked_at, last_used_at";
+
+std::string json_list(const std::vector<std::string>& items) { return nlohmann::json(items).dump(); }
+
+Result<std::vector<std::string>> parse_json_list(const std::string& text) {
+  auto parsed = nlohmann::json::parse(text, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_array()) return fail(Errc::storage, "corrupt api_tokens row: bad list");
+  std::vector<std::string> out;
+  for (const auto& item : parsed) {
+    if (!item.is_string()) return fail(Errc::storage, "corrupt api_tokens row: bad list item");
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+Result<ApiTokenRecord> read_api_token(const Statement& row) {
+  ApiTokenRecord token;
+  token.id = row.column_int(0);
+  token.name = row.column_text(1);
+  token.secret_sha256 = row.column_text(2);
+  auto roles = parse_json_list(row.column_text(3));
+  if (!roles) return std::unexpected(roles.error());
+  token.roles = std::move(*roles);
+  for (auto [column, target] : {std::pair{4, &token.cas}, std::pair{5, &token.profiles}}) {
+    if (auto text = row.column_optional_text(column)) {
+      auto list = parse_json_list(*text);
+      if (!list) return std::unexpected(list.error());
+      *target = std::move(*list);
+    }
+  }
+  token.created_by = row.column_text(6);
+  token.created_at = from_unix(row.column_int(7));
+  token.expires_at = optional_time(row.column_optional_int(8));
+  token.revoked_at = optional_time(row.column_optional_int(9));
+  token.last_used_at = optional_time(row.column_optional_int(10));
+  return token;
+}
+
+std::optional<std::string> optional_json_list(const std::optional<std::vector<std::string>>& items) {
+  if (!items) return std::nullopt;
+  return json_list(*items);
+}
+
+}  // namespace
+
+Result<std::int64_t> Database::insert_token(const ApiTokenRecord& t, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->write_transaction("storing an API token", [&]() -> Result<std::int64_t> {
+    auto insert = impl_->prepare(
+        "INSERT INTO api_tokens (name, secret_sha256, roles, cas, profiles, created_by, created_at, expires_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!insert) return std::unexpected(insert.error());
+    const auto roles = json_list(t.roles);
+    insert->bind(1, std::string_view(t.name))
+        .bind(2, std::string_view(t.secret_sha256))
+        .bind(3, std::string_view(roles))
+        .bind(4, optional_json_list(t.cas))
+        .bind(5, optional_json_list(t.profiles))
+        .bind(6, std::string_view(t.created_by))
+        .bind(7, to_unix(t.created_at))
+        .bind(8, optional_unix(t.expires_at));
+    if (auto inserted = insert->run("inserting an API token"); !inserted) {
+      if (insert->extended_error_code() == SQLITE_CONSTRAINT_UNIQUE) {
+        return fail(Errc::conflict, "an unrevoked API token named '" + t.name + "' exists already");
+      }
+      return std::unexpected(inserted.error());
+    }
+    const std::int64_t id = sqlite3_last_insert_rowid(impl_->db());
+    if (auto logged = impl_->append_audit(audit); !logged) return std::unexpected(logged.error());
+    return id;
+  });
+}
+
+Result<std::vector<ApiTokenRecord>> Database::list_tokens() {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens ORDER BY id"));
+  if (!select) return std::unexpected(select.error());
+  return query_all<ApiTokenRecord>(*select, "listing API tokens", read_api_token);
+}
+
+Result<ApiTokenRecord> Database::find_token(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens WHERE id = ?1"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, id);
+  return query_one<ApiTokenRecord>(*select, "looking up an API token", read_api_token,
+                                   "no API token " + std::to_string(id));
+}
+
+Result<ApiTokenRecord> Database::find_token_by_hash(std::string_view secret_sha256) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens WHERE secret_sha256 = ?1"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, secret_sha256);
+  return query_one<ApiTokenRecord>(*select, "looking up an API token", read_api_token, "no such API token");
+}
+
+Result<ApiTokenRecord> Database::revoke_token(std::int64_t id, TimePoint at, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->write_transaction("revoking an API token", [&]() -> Result<ApiTokenRecord> {
+    auto update = impl_->prepare("UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL");
+    if (!update) return std::unexpected(update.error());
+    update->bind(1, to_unix(at)).bind(2, id);
+    if (auto updated = update->run("revoking an API token"); !updated) return std::unexpected(updated.error());
+    if (sqlite3_changes(impl_->db()) != 1) {
+      auto select = impl_->prepare("SELECT 1 FROM api_tokens WHERE id = ?1");
+      if (!select) return std::unexpected(select.error());
+      select->bind(1, id);
+      auto exists = select->step("looking up an API token");
+      if (!exists) return std::unexpected(exists.error());
+      if (!*exists) return fail(Errc::not_found, "no API token " + std::to_string(id));
+      return fail(Errc::conflict, "API token " + std::to_string(id) + " is revoked already");
+    }
+    if (auto logged = impl_->append_audit(audit); !logged) return std::unexpected(logged.error());
+    auto select = impl_->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens WHERE id = ?1"));
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, id);
+    return query_one<ApiTokenRecord>(*select, "reading a revoked API token", read_api_token,
+                                     "no API token " + std::to_string(id));
+  });
+}
+
+Result<void> Database::touch_token(std::int64_t id, TimePoint at) {
+  std::lock_guard lock(mutex_);
+  // Last use is bookkeeping, not a state change: no audit entry (one per request would drown the log).
+  auto update = impl_->prepare("UPDATE api_tokens SET last_used_at = ?1 WHERE id = ?2");
+  if (!update) return std::unexpected(update.error());
+  update->bind(1, to_unix(at)).bind(2, id);
+  return update->run("recording an API token's use");
+}
+
+Result<std::optional<IdempotencyRecord>> Database::claim_idempotency_key(const IdempotencyRecord& claim) {
+  std::lock_guard lock(mutex_);
+  return impl_->write_transaction("claiming an idempotency key", [&]() -> Result<std::optional<IdempotencyRecord>> {
+    // Keys live a day (a retry comes within seconds or minutes); a claim left by a process that died
+    // mid-request goes with them.
+    auto expire = impl_->prepare("DELETE FROM api_idempotency WHERE created_at < ?1");
+    if (!expire) return std::unexpected(expire.error());
+    expire->bind(1, to_unix(claim.created_at) - kIdempotencyKeySeconds);
+    if (auto expired = expire->run("expiring idempotency keys"); !expired) return std::unexpected(expired.error());
+    auto select = impl_->prepare(
+        "SELECT request_sha256, completed, status, body, location, created_at FROM api_idempotency "
+        "WHERE actor = ?1 AND key = ?2");
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, std::string_view(claim.actor)).bind(2, std::string_view(claim.key));
+    auto found = select->step("looking up an idempotency key");
+    if (!found) return std::unexpected(found.error());
+    if (*found) {
+      IdempotencyRecord existing{claim.actor, claim.key, select->column_text(0), select->column_int(1) != 0,
+                                 static_cast<int>(select->column_int(2)), select->column_text(3), select->column_text(4),
+                                 from_unix(select->column_int(5))};
+      return std::optional<IdempotencyRecord>(std::move(existing));
+    }
+    auto insert = impl_->prepare(
+        "INSERT INTO api_idempotency (actor, key, request_sha256, created_at) VALUES (?1, ?2, ?3, ?4)");
+    if (!insert) return std::unexpected(insert.error());
+    insert->bind(1, std::string_view(claim.actor))
+        .bind(2, std::string_view(claim.key))
+        .bind(3, std::string_view(claim.request_sha256))
+        .bind(4, to_unix(claim.created_at));
+    if (auto inserted = insert->run("claiming an idempotency key"); !inserted) return std::unexpected(inserted.error());
+    return std::optional<IdempotencyRecord>();
+  });
+}
+
+Result<void> Database::complete_idempotency_key(const IdempotencyRecord& done) {
+  std::lock_guard lock(mutex_);
+  auto update = impl_->prepare(
+      "UPDATE api_idempotency SET completed = 1, status = ?1, body = ?2, location = ?3 WHERE actor = ?4 AND key = ?5");
+  if (!update) return std::unexpected(update.error());
+  update->bind(1, static_cast<std::int64_t>(done.status))
+      .bind(2, std::string_view(done.body))
+      .bind(3, std::string_view(done.location))
+      .bind(4, std::string_view(done.actor))
+      .bind(5, std::string_view(done.key));
+  return update->run("completing an idempotency key");
+}
+
+Result<void> Database::release_idempotency_key(std::string_view actor, std::string_view key) {
+  std::lock_guard lock(mutex_);
+  auto remove = impl_->prepare("DELETE FROM api_idempotency WHERE actor = ?1 AND key = ?2 AND completed = 0");
+  if (!remove) return std::unexpected(remove.error());
+  remove->bind(1, actor).bind(2, key);
+  return remove->run("releasing an idempotency key");
+}
+
+Result<std::vector<CertificateCount>> Database::certificate_counts() {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare("SELECT issuer_id, status, count(*) FROM certificates GROUP BY issuer_id, status");
+  if (!select) return std::unexpected(select.error());
+  return query_all<CertificateCount>(*select, "counting certificates", [](const Statement& row) -> Result<CertificateCount> {
+    auto status = parse_certificate_status(row.column_text(1));
+    if (!status) return std::unexpected(status.error());
+    return CertificateCount{row.column_int(0), *status, row.column_int(2)};
+  });
+}
+
+Result<std::optional<TimePoint>> Database::soonest_certificate_expiry(TimePoint now) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare("SELECT min(not_after) FROM certificates WHERE status = 'valid' AND not_after >= ?1");
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, to_unix(now));
+  auto row = select->step("finding the soonest expiry");
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<TimePoint>();
+  return optional_time(select->column_optional_int(0));
+}
+
+Result<void> Database::check_writable() {
+  std::lock_guard lock(mutex_);
+  if (auto begun = sqlite::execute_script(impl_->db(), "BEGIN IMMEDIATE", "checking the database is writable"); !begun) {
+    return begun;
+  }
+  impl_->rollback();
+  return {};
 }
 
 }  // namespace fca::db

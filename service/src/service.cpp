@@ -236,6 +236,9 @@ Result<Page<CertificateInfo>> Service::list_certificates(const Principal& who, c
   filter.status = query.status;
   filter.profile = query.profile;
   filter.common_name = query.common_name;
+  filter.name_contains = query.name_contains;
+  filter.issued_after = query.issued_after;
+  if (query.expiring_before) filter.expiring_before = query.expiring_before;
   if (query.expiring_within_days) {
     const auto now = ctx_.clock.now();
     filter.not_expired_at = now;
@@ -496,7 +499,8 @@ Result<EnrollmentInfo> Service::reject_enrollment(const Principal& who, std::int
   if (!pending) return std::unexpected(pending.error());
   auto ca = ca_name(pending->issuer_id);
   if (!ca) return std::unexpected(ca.error());
-  if (auto ok = authorize(who, Action::decide_enrollment, *ca); !ok) return std::unexpected(ok.error());
+  // The profile too: an operator scoped away from a profile decides none of its requests, either way.
+  if (auto ok = authorize(who, Action::decide_enrollment, *ca, pending->profile); !ok) return std::unexpected(ok.error());
   const auto now = ctx_.clock.now();
   auto rejected = ctx_.enrollments.change_enrollment(
       id, EnrollmentChange{EnrollmentState::pending, EnrollmentState::rejected, who.id, now, reason, std::nullopt},
@@ -521,6 +525,49 @@ Result<Page<AuditEntry>> Service::audit_entries(const Principal& who, std::optio
   auto rows = ctx_.audit.entries(after, size + 1);
   if (!rows) return std::unexpected(rows.error());
   return paginate(std::move(*rows), size, [](const AuditEntry& e) { return e.sequence; });
+}
+
+Result<Page<AuditEntry>> Service::audit_entries(const Principal& who, const AuditQuery& query) {
+  if (auto ok = authorize(who, Action::read_audit); !ok) return std::unexpected(ok.error());
+  std::int64_t after = 0;
+  if (query.cursor) {
+    auto parsed = parse_cursor(*query.cursor);
+    if (!parsed) return std::unexpected(parsed.error());
+    after = *parsed;
+  }
+  const auto wanted = [&](const AuditEntry& e) {
+    if (query.actor && e.event.actor != *query.actor) return false;
+    if (query.action) {
+      const bool prefix = query.action->ends_with('.');
+      if (prefix ? !e.event.action.starts_with(*query.action) : e.event.action != *query.action) return false;
+    }
+    if (query.since && e.event.at < *query.since) return false;
+    if (query.until && e.event.at >= *query.until) return false;
+    return true;
+  };
+  const auto size = page_size(query.limit);
+  constexpr std::size_t kChunk = 1000;
+  Page<AuditEntry> page;
+  std::size_t scanned = 0;
+  for (;;) {
+    auto rows = ctx_.audit.entries(after, kChunk);
+    if (!rows) return std::unexpected(rows.error());
+    for (auto& row : *rows) {
+      after = row.sequence;
+      ++scanned;
+      if (!wanted(row)) continue;
+      page.items.push_back(std::move(row));
+      if (page.items.size() == size) {
+        page.next_cursor = make_cursor(after);
+        return page;
+      }
+    }
+    if (rows->size() < kChunk) return page;  // the end of the log
+    if (scanned >= kMaxAuditScan) {
+      page.next_cursor = make_cursor(after);
+      return page;
+    }
+  }
 }
 
 Result<AuditCheck> Service::verify_audit(const Principal& who) {

@@ -96,6 +96,8 @@ struct CertificateFilter {
   std::optional<TimePoint> not_expired_at;   // notAfter >= this
   std::optional<std::string> profile;
   std::optional<std::string> common_name;
+  std::optional<std::string> name_contains;  // in the subject, the CN or any SAN (case-insensitive)
+  std::optional<TimePoint> issued_after;     // issued_at > this
   std::optional<std::vector<std::int64_t>> issuer_in;  // any of these issuers (a principal's CA scope)
   std::optional<std::int64_t> after_id;                // keyset pagination: rows with id above this
   std::size_t limit = 1000;

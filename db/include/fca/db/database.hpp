@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 
+#include "fca/core/api_repository.hpp"
 #include "fca/core/repository.hpp"
 
 struct sqlite3;
@@ -38,7 +39,10 @@ class Database final : public CaRepository,
                        public AuditLog,
                        public CrlRepository,
                        public OcspSignerRepository,
-                       public EnrollmentRepository {
+                       public EnrollmentRepository,
+                       public ApiTokenRepository,
+                       public IdempotencyRepository,
+                       public StoreStatistics {
  public:
   // store_crl keeps this many CRLs per issuer (the newest) and deletes older ones in the same
   // transaction: a CRL of a large CA runs to megabytes, and only the latest is ever served.
@@ -117,6 +121,25 @@ class Database final : public CaRepository,
   Result<std::vector<EnrollmentRecord>> list_enrollments(const EnrollmentFilter& filter) override;
   Result<EnrollmentRecord> change_enrollment(std::int64_t id, const EnrollmentChange& change,
                                              const AuditEvent& audit) override;
+
+  // ApiTokenRepository
+  Result<std::int64_t> insert_token(const ApiTokenRecord& token, const AuditEvent& audit) override;
+  Result<std::vector<ApiTokenRecord>> list_tokens() override;
+  Result<ApiTokenRecord> find_token(std::int64_t id) override;
+  Result<ApiTokenRecord> find_token_by_hash(std::string_view secret_sha256) override;
+  Result<ApiTokenRecord> revoke_token(std::int64_t id, TimePoint at, const AuditEvent& audit) override;
+  Result<void> touch_token(std::int64_t id, TimePoint at) override;
+
+  // IdempotencyRepository. A key is forgotten a day after its claim (kIdempotencyKeySeconds).
+  static constexpr std::int64_t kIdempotencyKeySeconds = 86400;
+  Result<std::optional<IdempotencyRecord>> claim_idempotency_key(const IdempotencyRecord& claim) override;
+  Result<void> complete_idempotency_key(const IdempotencyRecord& done) override;
+  Result<void> release_idempotency_key(std::string_view actor, std::string_view key) override;
+
+  // StoreStatistics
+  Result<std::vector<CertificateCount>> certificate_counts() override;
+  Result<std::optional<TimePoint>> soonest_certificate_expiry(TimePoint now) override;
+  Result<void> check_writable() override;
 
   // SQLite's EXPLAIN QUERY PLAN for the exact statement revoked_entries runs (with or without the
   // notAfter filter), one plan line per row: lets tests and operators see that it uses an index.

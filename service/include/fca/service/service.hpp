@@ -53,12 +53,27 @@ struct CertificateQuery {
   std::optional<std::string> profile;
   std::optional<std::string> common_name;
   std::optional<int> expiring_within_days;  // unexpired, notAfter within N days of now
+  std::optional<std::string> name_contains;  // subject, CN or a SAN contains this (case-insensitive)
+  std::optional<TimePoint> expiring_before;  // notAfter before this
+  std::optional<TimePoint> issued_after;
   std::optional<std::string> cursor;
   std::size_t limit = 100;                  // at most kMaxPage
 };
 
 struct EnrollmentQuery {
   std::optional<EnrollmentState> state;
+  std::optional<std::string> cursor;
+  std::size_t limit = 100;
+};
+
+// Audit entries by actor, action and time. The log is read forward from the cursor in chunks; a page
+// ends when it is full or after kMaxAuditScan rows were read without filling it (next_cursor then
+// continues the scan), so a filter that matches little never reads the whole log in one call.
+struct AuditQuery {
+  std::optional<std::string> actor;   // exact, e.g. "api:ansible"
+  std::optional<std::string> action;  // exact ("certificate.revoke"), or a prefix ending in '.' ("certificate.")
+  std::optional<TimePoint> since;     // at >= since
+  std::optional<TimePoint> until;     // at < until
   std::optional<std::string> cursor;
   std::size_t limit = 100;
 };
@@ -145,6 +160,8 @@ class Service {
 
   // --- audit
   Result<Page<AuditEntry>> audit_entries(const Principal& who, std::optional<std::string> cursor, std::size_t limit);
+  Result<Page<AuditEntry>> audit_entries(const Principal& who, const AuditQuery& query);
+  static constexpr std::size_t kMaxAuditScan = 20000;
   Result<AuditCheck> verify_audit(const Principal& who);
 
   const Clock& clock() const { return ctx_.clock; }
