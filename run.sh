@@ -28,7 +28,7 @@ CA data directory: $FACILITY_CA_DIR (demo certificate in $demo)
 Serving OCSP at http://127.0.0.1:8080/ocsp and CRLs at http://127.0.0.1:8080/crl/issuing.crl; try
   openssl ocsp -issuer $demo/issuing.pem -cert $demo/localhost.crt.pem -url http://127.0.0.1:8080/ocsp -CAfile $demo/localhost.chain.pem
 EST (RFC 7030) at https://localhost:8443/.well-known/est/ (cacerts needs no client certificate; a
-first enrolment needs a manufacturer root in est.labels[].trust.roots, or `init --lab`: docs/est.md)
+first enrolment needs a manufacturer root in est.labels[].trust.roots, or init --lab: docs/est.md)
 REST admin API at https://localhost:8443/api/v1/ with the admin token init wrote to
 $FACILITY_CA_DIR/secrets/api-admin-token (docs/api.md); try
   curl --cacert $demo/root.pem -H "Authorization: Bearer \$(cat $FACILITY_CA_DIR/secrets/api-admin-token)" https://localhost:8443/api/v1/cas
