@@ -283,6 +283,60 @@ Result<std::vector<Record>> query_all(Statement& statement, std::string_view wha
   }
 }
 
+// A listing: fixed SQL fragments joined to a SELECT, every value bound, never spliced into the text.
+class FilteredQuery {
+ public:
+  using Value = std::variant<std::int64_t, std::string>;
+
+  explicit FilteredQuery(std::string select) : text_(std::move(select) + " WHERE 1 = 1") {}
+
+  // " AND <clause> ?N<after>"
+  void where(const char* clause, Value value, const char* after = "") {
+    values_.push_back(std::move(value));
+    text_ += " AND ";
+    text_ += clause;
+    text_ += " ?" + std::to_string(values_.size()) + after;
+  }
+  // " AND <column> IN (?N, ...)"; an empty set matches nothing.
+  void where_in(const char* column, const std::vector<std::int64_t>& ids) {
+    if (ids.empty()) {
+      text_ += " AND 0 = 1";
+      return;
+    }
+    text_ += std::string(" AND ") + column + " IN (";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      values_.push_back(ids[i]);
+      text_ += (i == 0 ? "?" : ", ?") + std::to_string(values_.size());
+    }
+    text_ += ")";
+  }
+  // " ORDER BY id LIMIT ?N [OFFSET ?M]"
+  void page(std::size_t limit, std::optional<std::size_t> offset = std::nullopt) {
+    values_.push_back(clamp_to_int64(limit));
+    text_ += " ORDER BY id LIMIT ?" + std::to_string(values_.size());
+    if (offset) {
+      values_.push_back(clamp_to_int64(*offset));
+      text_ += " OFFSET ?" + std::to_string(values_.size());
+    }
+  }
+
+  const std::string& text() const { return text_; }
+  void bind(Statement& statement) const {
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      const int index = static_cast<int>(i + 1);
+      if (const auto* number = std::get_if<std::int64_t>(&values_[i])) {
+        statement.bind(index, *number);
+      } else {
+        statement.bind(index, std::string_view(std::get<std::string>(values_[i])));
+      }
+    }
+  }
+
+ private:
+  std::string text_;
+  std::vector<Value> values_;
+};
+
 }  // namespace
 
 struct Database::Impl {
@@ -649,52 +703,24 @@ struct Database::Impl {
   }
 
   Result<std::vector<CertificateRecord>> list_certificates(const CertificateFilter& filter) {
-    // Only fixed SQL fragments are joined here; every value is bound below.
-    using Value = std::variant<std::int64_t, std::string>;
-    std::string text = sql("SELECT ", kCertificateColumns, " FROM certificates WHERE 1 = 1");
-    std::vector<Value> values;
-    auto where = [&](const char* clause, Value value) {
-      values.push_back(std::move(value));
-      text += " AND ";
-      text += clause;
-      text += " ?" + std::to_string(values.size());
-    };
-    if (filter.issuer_id) where("issuer_id =", *filter.issuer_id);
-    if (filter.status) where("status =", std::string(to_string(*filter.status)));
-    if (filter.expiring_before) where("not_after <", to_unix(*filter.expiring_before));
-    if (filter.not_expired_at) where("not_after >=", to_unix(*filter.not_expired_at));
-    if (filter.profile) where("profile =", *filter.profile);
-    if (filter.common_name) where("common_name =", *filter.common_name);
+    FilteredQuery query(sql("SELECT ", kCertificateColumns, " FROM certificates"));
+    if (filter.issuer_id) query.where("issuer_id =", *filter.issuer_id);
+    if (filter.status) query.where("status =", std::string(to_string(*filter.status)));
+    if (filter.expiring_before) query.where("not_after <", to_unix(*filter.expiring_before));
+    if (filter.not_expired_at) query.where("not_after >=", to_unix(*filter.not_expired_at));
+    if (filter.profile) query.where("profile =", *filter.profile);
+    if (filter.common_name) query.where("common_name =", *filter.common_name);
     if (filter.name_contains) {
-      where("instr(lower(subject || ' ' || common_name || ' ' || sans), lower(", *filter.name_contains);
-      text += ")) >";
-      text += " 0";
+      query.where("instr(lower(subject || ' ' || common_name || ' ' || sans), lower(", *filter.name_contains, ")) > 0");
     }
-    if (filter.issued_after) where("issued_at >", to_unix(*filter.issued_after));
-    if (filter.after_id) where("id >", *filter.after_id);
-    if (filter.issuer_in) {
-      text += filter.issuer_in->empty() ? " AND 0 = 1" : " AND issuer_id IN (";
-      for (std::size_t i = 0; i < filter.issuer_in->size(); ++i) {
-        values.push_back((*filter.issuer_in)[i]);
-        text += (i == 0 ? "?" : ", ?") + std::to_string(values.size());
-      }
-      if (!filter.issuer_in->empty()) text += ")";
-    }
-    values.push_back(clamp_to_int64(filter.limit));
-    text += " ORDER BY id LIMIT ?" + std::to_string(values.size());
-    values.push_back(clamp_to_int64(filter.offset));
-    text += " OFFSET ?" + std::to_string(values.size());
+    if (filter.issued_after) query.where("issued_at >", to_unix(*filter.issued_after));
+    if (filter.after_id) query.where("id >", *filter.after_id);
+    if (filter.issuer_in) query.where_in("issuer_id", *filter.issuer_in);
+    query.page(filter.limit, filter.offset);
 
-    auto select = prepare(text);
+    auto select = prepare(query.text());
     if (!select) return std::unexpected(select.error());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      const int index = static_cast<int>(i + 1);
-      if (const auto* number = std::get_if<std::int64_t>(&values[i])) {
-        select->bind(index, *number);
-      } else {
-        select->bind(index, std::string_view(std::get<std::string>(values[i])));
-      }
-    }
+    query.bind(*select);
     return query_all<CertificateRecord>(*select, "listing certificates", read_certificate);
   }
 
@@ -740,38 +766,15 @@ struct Database::Impl {
   }
 
   Result<std::vector<EnrollmentRecord>> list_enrollments(const EnrollmentFilter& filter) {
-    using Value = std::variant<std::int64_t, std::string>;
-    std::string text = sql("SELECT ", kEnrollmentColumns, " FROM enrollments WHERE 1 = 1");
-    std::vector<Value> values;
-    auto where = [&](const char* clause, Value value) {
-      values.push_back(std::move(value));
-      text += " AND ";
-      text += clause;
-      text += " ?" + std::to_string(values.size());
-    };
-    if (filter.state) where("state =", std::string(to_string(*filter.state)));
-    if (filter.requester) where("requester =", *filter.requester);
-    if (filter.after_id) where("id >", *filter.after_id);
-    if (filter.issuer_in) {
-      text += filter.issuer_in->empty() ? " AND 0 = 1" : " AND issuer_id IN (";
-      for (std::size_t i = 0; i < filter.issuer_in->size(); ++i) {
-        values.push_back((*filter.issuer_in)[i]);
-        text += (i == 0 ? "?" : ", ?") + std::to_string(values.size());
-      }
-      if (!filter.issuer_in->empty()) text += ")";
-    }
-    values.push_back(clamp_to_int64(filter.limit));
-    text += " ORDER BY id LIMIT ?" + std::to_string(values.size());
-    auto select = prepare(text);
+    FilteredQuery query(sql("SELECT ", kEnrollmentColumns, " FROM enrollments"));
+    if (filter.state) query.where("state =", std::string(to_string(*filter.state)));
+    if (filter.requester) query.where("requester =", *filter.requester);
+    if (filter.after_id) query.where("id >", *filter.after_id);
+    if (filter.issuer_in) query.where_in("issuer_id", *filter.issuer_in);
+    query.page(filter.limit);
+    auto select = prepare(query.text());
     if (!select) return std::unexpected(select.error());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      const int index = static_cast<int>(i + 1);
-      if (const auto* number = std::get_if<std::int64_t>(&values[i])) {
-        select->bind(index, *number);
-      } else {
-        select->bind(index, std::string_view(std::get<std::string>(values[i])));
-      }
-    }
+    query.bind(*select);
     return query_all<EnrollmentRecord>(*select, "listing enrolment requests", read_enrollment);
   }
 
