@@ -40,9 +40,7 @@ int run_list(Cli& cli, const CaOptions& options) {
   auto cas = (*instance)->service().list_cas((*instance)->operator_principal());
   if (!cas) return report(cas.error());
   if (options.json) {
-    nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    for (const auto& ca : *cas) out.push_back(service::to_json(ca));
-    fmt::print("{}\n", out.dump(2));
+    print_json_array(*cas);
     return exit_ok;
   }
   std::vector<std::vector<std::string>> rows;

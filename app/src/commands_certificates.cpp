@@ -206,25 +206,17 @@ int run_list(Cli& cli, const CertificateOptions& options) {
   if (options.expiring_days >= 0) query.expiring_within_days = options.expiring_days;
 
   // Pages keep each query bounded; --limit 0 means everything.
-  std::vector<service::CertificateInfo> certificates;
-  for (;;) {
-    query.limit = options.limit == 0 ? service::Service::kMaxPage
-                                     : std::min(service::Service::kMaxPage, options.limit - certificates.size());
-    auto page = (*instance)->service().list_certificates((*instance)->operator_principal(), query);
-    if (!page) return report(page.error());
-    std::ranges::move(page->items, std::back_inserter(certificates));
-    if (!page->next_cursor || (options.limit != 0 && certificates.size() >= options.limit)) break;
-    query.cursor = std::move(page->next_cursor);
-  }
-
+  auto certificates =
+      collect_pages<service::CertificateInfo>(query, options.limit, [&](const service::CertificateQuery& q) {
+        return (*instance)->service().list_certificates((*instance)->operator_principal(), q);
+      });
+  if (!certificates) return report(certificates.error());
   if (options.json) {
-    nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    for (const auto& certificate : certificates) out.push_back(service::to_json(certificate));
-    fmt::print("{}\n", out.dump(2));
+    print_json_array(*certificates);
     return exit_ok;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& [record, ca] : certificates) {
+  for (const auto& [record, ca] : *certificates) {
     rows.push_back({record.serial, ca, to_string(record.status), record.profile, record.key_type,
                     iso8601(record.not_after), record.common_name});
   }

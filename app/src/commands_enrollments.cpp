@@ -56,24 +56,16 @@ int run_list(Cli& cli, const EnrollmentOptions& options) {
   if (!instance) return instance.error();
   service::EnrollmentQuery query;
   if (!options.state.empty()) query.state = *parse_enrollment_state(options.state);
-  std::vector<service::EnrollmentInfo> requests;
-  for (;;) {
-    query.limit = options.limit == 0 ? service::Service::kMaxPage
-                                     : std::min(service::Service::kMaxPage, options.limit - requests.size());
-    auto page = (*instance)->service().list_enrollments((*instance)->operator_principal(), query);
-    if (!page) return report(page.error());
-    std::ranges::move(page->items, std::back_inserter(requests));
-    if (!page->next_cursor || (options.limit != 0 && requests.size() >= options.limit)) break;
-    query.cursor = std::move(page->next_cursor);
-  }
+  auto requests = collect_pages<service::EnrollmentInfo>(query, options.limit, [&](const service::EnrollmentQuery& q) {
+    return (*instance)->service().list_enrollments((*instance)->operator_principal(), q);
+  });
+  if (!requests) return report(requests.error());
   if (options.json) {
-    nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    for (const auto& request : requests) out.push_back(service::to_json(request));
-    fmt::print("{}\n", out.dump(2));
+    print_json_array(*requests);
     return exit_ok;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& [e, ca] : requests) {
+  for (const auto& [e, ca] : *requests) {
     rows.push_back({std::to_string(e.id), to_string(e.state), ca, e.profile, iso8601(e.created_at), e.requester,
                     e.label.empty() ? "-" : e.label, e.common_name});
   }

@@ -52,9 +52,7 @@ int run_audit(Cli& cli, const AuditOptions& options) {
                                                    service::make_cursor(options.after), options.limit);
   if (!page) return report(page.error());
   if (options.json) {
-    nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    for (const auto& entry : page->items) out.push_back(service::to_json(entry));
-    fmt::print("{}\n", out.dump(2));
+    print_json_array(page->items);
     return exit_ok;
   }
   std::vector<std::vector<std::string>> rows;
