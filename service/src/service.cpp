@@ -457,13 +457,21 @@ Result<EnrollmentInfo> Service::get_enrollment(const Principal& who, std::int64_
   return EnrollmentInfo{std::move(*record), std::move(*name)};
 }
 
-Result<Issued> Service::approve_enrollment(const Principal& who, std::int64_t id) {
+Result<EnrollmentInfo> Service::decidable_enrollment(const Principal& who, std::int64_t id) {
   if (auto ok = authorize(who, Action::decide_enrollment); !ok) return std::unexpected(ok.error());
   auto pending = ctx_.enrollments.find_enrollment(id);
   if (!pending) return std::unexpected(pending.error());
   auto ca = ca_name(pending->issuer_id);
   if (!ca) return std::unexpected(ca.error());
+  // The profile too: an operator scoped away from a profile decides none of its requests, either way.
   if (auto ok = authorize(who, Action::decide_enrollment, *ca, pending->profile); !ok) return std::unexpected(ok.error());
+  return EnrollmentInfo{std::move(*pending), std::move(*ca)};
+}
+
+Result<Issued> Service::approve_enrollment(const Principal& who, std::int64_t id) {
+  auto decidable = decidable_enrollment(who, id);
+  if (!decidable) return std::unexpected(decidable.error());
+  auto& [pending, ca] = *decidable;
 
   // Claimed first, so two approvers cannot both issue; handed back to pending if issuing fails.
   const std::string object = "enrollment:" + std::to_string(id);
@@ -474,7 +482,7 @@ Result<Issued> Service::approve_enrollment(const Principal& who, std::int64_t id
   if (!claimed) return std::unexpected(claimed.error());
 
   auto certificate = ctx_.authority.issue(IssueRequest{
-      .csr = pending->csr_pem, .profile = pending->profile, .requester = who.id, .ca = *ca, .validity_days = {}});
+      .csr = pending.csr_pem, .profile = pending.profile, .requester = who.id, .ca = ca, .validity_days = {}});
   if (!certificate) {
     auto reverted = ctx_.enrollments.change_enrollment(
         id, EnrollmentChange{EnrollmentState::approved, EnrollmentState::pending, std::nullopt, std::nullopt, std::nullopt,
@@ -490,24 +498,20 @@ Result<Issued> Service::approve_enrollment(const Principal& who, std::int64_t id
       AuditEvent{who.id, "enrollment.issued", object, "{\"serial\":" + json_string(certificate->record.serial) + "}",
                  ctx_.clock.now()});
   if (!recorded) return std::unexpected(recorded.error());
-  return Issued{std::move(*certificate), std::move(*ca)};
+  return Issued{std::move(*certificate), std::move(ca)};
 }
 
 Result<EnrollmentInfo> Service::reject_enrollment(const Principal& who, std::int64_t id, std::string reason) {
-  if (auto ok = authorize(who, Action::decide_enrollment); !ok) return std::unexpected(ok.error());
-  auto pending = ctx_.enrollments.find_enrollment(id);
-  if (!pending) return std::unexpected(pending.error());
-  auto ca = ca_name(pending->issuer_id);
-  if (!ca) return std::unexpected(ca.error());
-  // The profile too: an operator scoped away from a profile decides none of its requests, either way.
-  if (auto ok = authorize(who, Action::decide_enrollment, *ca, pending->profile); !ok) return std::unexpected(ok.error());
+  auto decidable = decidable_enrollment(who, id);
+  if (!decidable) return std::unexpected(decidable.error());
+  auto& ca = decidable->ca;
   const auto now = ctx_.clock.now();
   auto rejected = ctx_.enrollments.change_enrollment(
       id, EnrollmentChange{EnrollmentState::pending, EnrollmentState::rejected, who.id, now, reason, std::nullopt},
       AuditEvent{who.id, "enrollment.reject", "enrollment:" + std::to_string(id), "{\"reason\":" + json_string(reason) + "}",
                  now});
   if (!rejected) return std::unexpected(rejected.error());
-  return EnrollmentInfo{std::move(*rejected), std::move(*ca)};
+  return EnrollmentInfo{std::move(*rejected), std::move(ca)};
 }
 
 // ---------------------------------------------------------------- audit

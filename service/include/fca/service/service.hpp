@@ -185,6 +185,8 @@ class Service {
                          std::string_view profile = {}) const;
   static const char* describe(Action action);
   Result<std::string> ca_name(std::int64_t id);
+  // An enrolment request `who` may approve or reject: its role and its CA/profile scope both allow it.
+  Result<EnrollmentInfo> decidable_enrollment(const Principal& who, std::int64_t id);
   // The certificate and its CA's name, before any principal is checked.
   Result<CertificateInfo> locate(std::string_view serial, std::optional<std::string_view> ca);
   Result<std::optional<std::vector<std::int64_t>>> ca_scope_ids(const Principal& who);
