@@ -116,7 +116,7 @@ int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
   // A device maker of its own (a separate root, trusted by the default EST label) and one device
   // certificate from it: what a newcomer needs to enrol over EST at once.
   auto maker = service.create_ca(who, CreateCaRequest{.name = "lab-manufacturer",
-                                                      .common_name = "Lab Manufacturer Root CA",
+                                                      .common_name = "LAB Manufacturer Root CA",
                                                       .key = *KeySpec::parse("p256"),
                                                       .validity_days = instance.config().ca.root_validity_days,
                                                       .parent = std::nullopt,
@@ -197,6 +197,10 @@ int run_init(Cli& cli, const InitOptions& options) {
   auto existing = service.list_cas(who);
   if (!existing) return report(existing.error());
   if (!existing->empty()) return report(exit_conflict, "the database already holds CAs; not initialising over them");
+  // Before any CA: a lab instance's CAs carry "LAB" in their subject from the first one on.
+  if (options.lab) {
+    if (auto marked = service.mark_lab_instance(who); !marked) return report(marked.error());
+  }
 
   const auto key = *KeySpec::parse(config->ca.key_type);
   auto root = service.create_ca(who, CreateCaRequest{.name = "root",
@@ -239,7 +243,7 @@ void register_init_command(CLI::App& app, Cli& cli) {
   init->add_option("--key-type", options->key_type, "CA key type (default: ca.key_type, p256)")
       ->check(key_type_validator());
   init->add_flag("--lab", options->lab,
-                 "also issue demo certificates into DIR/lab/ (valid ECDSA and RSA, revoked, wrong EKU)");
+                 "make a lab instance (CAs named LAB, `lab` commands allowed: docs/lab.md) with demo certificates in DIR/lab/");
   init->add_option("--root-cn", options->root_cn, "root CA common name")->capture_default_str();
   init->add_option("--issuing-cn", options->issuing_cn, "issuing CA common name")->capture_default_str();
   init->add_option("--organization", options->organization, "O= of the CA subjects (ca.organization)");

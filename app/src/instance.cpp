@@ -98,6 +98,7 @@ Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_dire
       .certificates = store,
       .audit = store,
       .enrollments = store,
+      .marks = store,
       .authority = *instance->authority_,
       .clock = *instance->clock_,
       .verify_audit = [&store]() -> Result<service::AuditCheck> {

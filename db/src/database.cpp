@@ -600,6 +600,28 @@ struct Database::Impl {
     });
   }
 
+  // ---- instance marks ----
+
+  Result<bool> is_lab_instance() {
+    auto select = prepare("SELECT value FROM settings WHERE key = 'instance.lab'");
+    if (!select) return std::unexpected(select.error());
+    auto row = select->step("reading the lab mark");
+    if (!row) return std::unexpected(row.error());
+    return *row && select->column_text(0) == "1";
+  }
+
+  Result<void> mark_lab_instance(const AuditEvent& audit) {
+    return write_transaction("marking a lab instance", [&]() -> Result<void> {
+      auto marked = is_lab_instance();
+      if (!marked) return std::unexpected(marked.error());
+      if (*marked) return {};
+      auto insert = prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('instance.lab', '1')");
+      if (!insert) return std::unexpected(insert.error());
+      if (auto inserted = insert->run("marking a lab instance"); !inserted) return inserted;
+      return append_audit(audit);
+    });
+  }
+
   // ---- certificates ----
 
   Result<CertificateRecord> find_certificate(std::int64_t issuer_id, std::string_view serial) {
@@ -1659,6 +1681,18 @@ Result<void> Database::check_writable() {
   }
   impl_->rollback();
   return {};
+}
+
+// ---- InstanceMarks ----
+
+Result<bool> Database::is_lab_instance() {
+  std::lock_guard lock(mutex_);
+  return impl_->is_lab_instance();
+}
+
+Result<void> Database::mark_lab_instance(const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->mark_lab_instance(audit);
 }
 
 }  // namespace fca::db

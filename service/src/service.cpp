@@ -191,7 +191,27 @@ Result<std::string> Service::ca_chain_pem(const Principal& who, std::string_view
 Result<CaRecord> Service::create_ca(const Principal& who, CreateCaRequest request) {
   if (auto ok = authorize(who, Action::manage_cas); !ok) return std::unexpected(ok.error());
   request.requester = who.id;
+  auto lab = is_lab_instance();
+  if (!lab) return std::unexpected(lab.error());
+  if (*lab && request.common_name.find("LAB") == std::string::npos) request.common_name = "LAB " + request.common_name;
   return ctx_.authority.create_ca(request);
+}
+
+Result<bool> Service::is_lab_instance() { return ctx_.marks.is_lab_instance(); }
+
+Result<void> Service::mark_lab_instance(const Principal& who) {
+  if (auto ok = authorize(who, Action::manage_cas); !ok) return std::unexpected(ok.error());
+  return ctx_.marks.mark_lab_instance(AuditEvent{who.id, "instance.mark-lab", "instance", "{}", ctx_.clock.now()});
+}
+
+Result<void> Service::require_lab_instance() {
+  auto lab = is_lab_instance();
+  if (!lab) return std::unexpected(lab.error());
+  if (!*lab) {
+    return fail(Errc::policy_refused,
+                "this is not a lab instance: lab commands only work on a data directory made by `init --lab`");
+  }
+  return {};
 }
 
 Result<CaRecord> Service::create_external_ca_csr(const Principal& who, ExternalCaCsrRequest request) {

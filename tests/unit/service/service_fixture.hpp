@@ -21,6 +21,7 @@ struct ServiceFixture : AuthorityFixture {
         .certificates = *database,
         .audit = *database,
         .enrollments = *database,
+        .marks = *database,
         .authority = *authority,
         .clock = clock,
         .verify_audit = [this]() -> Result<service::AuditCheck> {

@@ -199,6 +199,17 @@ class EnrollmentRepository {
                                                      const AuditEvent& audit) = 0;
 };
 
+// Facts about the instance as a whole, kept in the database so every process sees them.
+class InstanceMarks {
+ public:
+  virtual ~InstanceMarks() = default;
+  // A lab instance (made by `init --lab`) may mint deliberately bad certificates and answer
+  // revocation faults to order; any other instance refuses both.
+  virtual Result<bool> is_lab_instance() = 0;
+  // Idempotent: marking a lab instance again changes nothing and writes no audit entry.
+  virtual Result<void> mark_lab_instance(const AuditEvent& audit) = 0;
+};
+
 class CaRepository {
  public:
   virtual ~CaRepository() = default;

@@ -42,7 +42,8 @@ class Database final : public CaRepository,
                        public EnrollmentRepository,
                        public ApiTokenRepository,
                        public IdempotencyRepository,
-                       public StoreStatistics {
+                       public StoreStatistics,
+                       public InstanceMarks {
  public:
   // store_crl keeps this many CRLs per issuer (the newest) and deletes older ones in the same
   // transaction: a CRL of a large CA runs to megabytes, and only the latest is ever served.
@@ -140,6 +141,10 @@ class Database final : public CaRepository,
   Result<std::vector<CertificateCount>> certificate_counts() override;
   Result<std::optional<TimePoint>> soonest_certificate_expiry(TimePoint now) override;
   Result<void> check_writable() override;
+
+  // InstanceMarks (the settings row 'instance.lab')
+  Result<bool> is_lab_instance() override;
+  Result<void> mark_lab_instance(const AuditEvent& audit) override;
 
   // SQLite's EXPLAIN QUERY PLAN for the exact statement revoked_entries runs (with or without the
   // notAfter filter), one plan line per row: lets tests and operators see that it uses an index.

@@ -111,6 +111,7 @@ struct ServiceContext {
   CertificateRepository& certificates;
   AuditLog& audit;
   EnrollmentRepository& enrollments;
+  InstanceMarks& marks;
   CertificateAuthority& authority;
   const Clock& clock;
   std::function<Result<AuditCheck>()> verify_audit;
@@ -129,6 +130,7 @@ class Service {
   Result<std::string> ca_chain_pem(const Principal& who, std::string_view name);
 
   // --- CA lifecycle (administrators). `requester` in the requests is replaced by who.id.
+  // On a lab instance a CA's common name always carries "LAB" (prefixed when it does not).
   Result<CaRecord> create_ca(const Principal& who, CreateCaRequest request);
   Result<CaRecord> create_external_ca_csr(const Principal& who, ExternalCaCsrRequest request);
   Result<CaRecord> import_signed_ca(const Principal& who, std::string_view name, std::string_view certificate_chain_pem);
@@ -157,6 +159,13 @@ class Service {
   // Issues the stored CSR (policy and gates decide as for any issue) and records the serial.
   Result<Issued> approve_enrollment(const Principal& who, std::int64_t id);
   Result<EnrollmentInfo> reject_enrollment(const Principal& who, std::int64_t id, std::string reason);
+
+  // --- the lab mark (docs/lab.md)
+  Result<bool> is_lab_instance();
+  // Administrators only; done by `init --lab` before it makes any CA.
+  Result<void> mark_lab_instance(const Principal& who);
+  // Errc::policy_refused unless this is a lab instance: the gate of every lab command.
+  Result<void> require_lab_instance();
 
   // --- audit
   Result<Page<AuditEntry>> audit_entries(const Principal& who, std::optional<std::string> cursor, std::size_t limit);
