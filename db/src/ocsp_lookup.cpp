@@ -1,6 +1,13 @@
 #include "fca/db/ocsp_lookup.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
 #include <atomic>
+#include <cstring>
 #include <unordered_map>
 
 #include "sqlite.hpp"
@@ -21,12 +28,63 @@ thread_local ThreadReader this_thread_reader;
 
 }  // namespace
 
+// The WAL-index header: the first 2 x 48 bytes of the -shm file, two copies of one struct (SQLite's
+// WalIndexHdr: version, change counter, page size, last valid frame, page count, frame checksum,
+// salts, header checksum; https://www.sqlite.org/walformat.html, a layout every SQLite version that
+// shares the file must agree on). A committing writer rewrites copy 1, then copy 0, while it still
+// holds the write lock; a reader that sees both copies equal has a consistent header.
+using WalIndexHeader = std::array<std::uint32_t, 12>;
+
+class SqliteOcspStatusSource::WalHeaderProbe {
+ public:
+  static std::unique_ptr<WalHeaderProbe> map(const std::filesystem::path& database_file) {
+    const auto shm = database_file.string() + "-shm";
+    const int fd = ::open(shm.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    struct stat info{};
+    void* mapped = MAP_FAILED;
+    // Only a file that already holds both copies: reading a mapped page beyond the end is SIGBUS. It
+    // cannot shrink under us: SQLite truncates the -shm file only when no connection has it open,
+    // and this source's own connections keep it open for as long as the mapping lives.
+    if (::fstat(fd, &info) == 0 && info.st_size >= static_cast<off_t>(kBytes)) {
+      mapped = ::mmap(nullptr, kBytes, PROT_READ, MAP_SHARED, fd, 0);
+    }
+    ::close(fd);
+    if (mapped == MAP_FAILED) return nullptr;
+    return std::unique_ptr<WalHeaderProbe>(new WalHeaderProbe(static_cast<const std::uint32_t*>(mapped)));
+  }
+  ~WalHeaderProbe() { ::munmap(const_cast<std::uint32_t*>(words_), kBytes); }
+  WalHeaderProbe(const WalHeaderProbe&) = delete;
+  WalHeaderProbe& operator=(const WalHeaderProbe&) = delete;
+
+  // std::nullopt while a writer is between the two copies, or before the WAL is initialised.
+  std::optional<WalIndexHeader> read() const {
+    WalIndexHeader first{};
+    WalIndexHeader second{};
+    // Copy 0 first, then copy 1: the reverse of the writer's order, as SQLite's own readers do.
+    for (std::size_t i = 0; i < first.size(); ++i) first[i] = __atomic_load_n(words_ + i, __ATOMIC_ACQUIRE);
+    for (std::size_t i = 0; i < second.size(); ++i) {
+      second[i] = __atomic_load_n(words_ + second.size() + i, __ATOMIC_ACQUIRE);
+    }
+    if (first != second) return std::nullopt;
+    const auto is_init = static_cast<std::uint8_t>(first[3] & 0xff);  // byte 12 on little-endian hosts
+    if (is_init == 0) return std::nullopt;
+    return first;
+  }
+
+ private:
+  static constexpr std::size_t kBytes = 2 * 48;
+  explicit WalHeaderProbe(const std::uint32_t* words) : words_(words) {}
+  const std::uint32_t* words_;
+};
+
 struct SqliteOcspStatusSource::Reader {
   sqlite::ConnectionPtr connection;
   sqlite::StatementPtr data_version;
   sqlite::StatementPtr revisions;
   sqlite::StatementPtr status;
   std::int64_t seen_data_version = -1;
+  std::optional<WalIndexHeader> seen_wal_header;  // as read just before seen_data_version was
   std::unordered_map<std::int64_t, std::int64_t> revision_by_issuer;
 };
 
@@ -38,6 +96,15 @@ Result<sqlite::StatementPtr> prepare(sqlite3* connection, const char* sql) {
     return sqlite::storage_error(connection, std::string("cannot prepare OCSP lookup ") + sql);
   }
   return sqlite::StatementPtr(raw);
+}
+
+bool is_wal(sqlite3* connection) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(connection, "PRAGMA journal_mode", -1, &raw, nullptr) != SQLITE_OK) return false;
+  sqlite::StatementPtr statement(raw);
+  if (sqlite3_step(raw) != SQLITE_ROW) return false;
+  const auto* mode = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
+  return mode != nullptr && std::strcmp(mode, "wal") == 0;
 }
 
 // Resets on every exit, so the read transaction the step opened ends with it.
@@ -61,6 +128,9 @@ Result<std::shared_ptr<SqliteOcspStatusSource>> SqliteOcspStatusSource::open(con
   // One reader now, so a missing file or schema is reported at start-up rather than per request.
   auto first = source->open_reader();
   if (!first) return std::unexpected(first.error());
+  // A read makes SQLite open (and if need be initialise) the WAL index before it is mapped.
+  if (auto checked = source->read_revisions(**first); !checked) return std::unexpected(checked.error());
+  if (is_wal(first->get()->connection.get())) source->wal_header_ = WalHeaderProbe::map(file);
   std::lock_guard lock(source->readers_mutex_);
   source->readers_.push_back(std::move(*first));
   return source;
@@ -103,10 +173,10 @@ Result<SqliteOcspStatusSource::Reader*> SqliteOcspStatusSource::reader() {
   return readers_.back().get();
 }
 
-Result<std::int64_t> SqliteOcspStatusSource::revocation_revision(std::int64_t issuer_id) {
-  auto reader = this->reader();
-  if (!reader) return std::unexpected(reader.error());
-  Reader& r = **reader;
+Result<void> SqliteOcspStatusSource::read_revisions(Reader& r) {
+  // Before data_version: a commit between the two leaves a header that the next call sees as moved.
+  const auto header = wal_header_ ? wal_header_->read() : std::nullopt;
+  version_checks_.fetch_add(1, std::memory_order_relaxed);
   std::int64_t data_version = 0;
   {
     ResetOnExit reset{r.data_version.get()};
@@ -127,6 +197,18 @@ Result<std::int64_t> SqliteOcspStatusSource::revocation_revision(std::int64_t is
     r.revision_by_issuer = std::move(revisions);
     r.seen_data_version = data_version;
     revision_reads_.fetch_add(1, std::memory_order_relaxed);
+  }
+  r.seen_wal_header = header;
+  return {};
+}
+
+Result<std::int64_t> SqliteOcspStatusSource::revocation_revision(std::int64_t issuer_id) {
+  auto reader = this->reader();
+  if (!reader) return std::unexpected(reader.error());
+  Reader& r = **reader;
+  const bool unchanged = wal_header_ && r.seen_wal_header && wal_header_->read() == r.seen_wal_header;
+  if (!unchanged) {
+    if (auto read = read_revisions(r); !read) return std::unexpected(read.error());
   }
   auto found = r.revision_by_issuer.find(issuer_id);
   return found == r.revision_by_issuer.end() ? 0 : found->second;
@@ -165,5 +247,6 @@ Result<std::optional<OcspCertStatus>> SqliteOcspStatusSource::certificate_status
 }
 
 std::int64_t SqliteOcspStatusSource::revision_reads() const { return revision_reads_.load(); }
+std::int64_t SqliteOcspStatusSource::version_checks() const { return version_checks_.load(); }
 
 }  // namespace fca::db

@@ -124,6 +124,7 @@ TEST_CASE("http: log escaping, media types, error statuses", "[http][message]") 
   CHECK(escape_for_log("GET /a b") == "GET /a b");
   CHECK(escape_for_log("a\r\nforged 200\x01\x7f\"\\\xff") == "a\\x0d\\x0aforged 200\\x01\\x7f\\x22\\x5c\\xff");
   CHECK(escape_for_log(std::string(300, 'a'), 10) == "aaaaaaaaaa...");
+  CHECK(escape_for_log("\x01" + std::string(20, 'b'), 4) == "\\x01bbb...");  // the cut counts input bytes
   CHECK(is_media_type("Application/OCSP-Request; charset=x", "application/ocsp-request"));
   CHECK_FALSE(is_media_type("application/ocsp-requests", "application/ocsp-request"));
   CHECK(status_of(fca::Errc::not_found) == 404);
