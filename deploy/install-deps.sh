@@ -16,6 +16,7 @@ packages=(
   clang-16 libclang-rt-16-dev  # fuzz/run.sh: libFuzzer (clang 14 cannot compile libstdc++ 12's <expected>)
   testssl.sh   # the EST listener's BCP-003-01 check in tests/integration/est_test.cpp
   bind9-utils  # named-checkzone: `facility-ca dns-sd` output in tests
+  nginx-light  # serves the `ocsp export` tree in tests (deploy/nginx-published-tree.conf) and the benchmarks
 )
 
 missing=()
@@ -27,6 +28,13 @@ if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   export DEBIAN_FRONTEND=noninteractive
+  # Packages are tools here (nginx for tests and benchmarks), not services: none may start a daemon
+  # listening on every interface at install time (Debian's policy-rc.d convention).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
