@@ -420,6 +420,9 @@ void read_ocsp(Section ocsp, Config& config) {
   if (auto v = ocsp.integer("signer_validity_days", 2, 90)) out.signer_validity_days = *v;
   if (auto v = ocsp.integer("renew_signer_before_days", 1, 89)) out.renew_signer_before_days = *v;
   if (auto v = ocsp.integer("max_age_seconds", 0, 7 * 86400)) out.max_age_seconds = *v;
+  if (auto v = ocsp.text("export_link", [](const std::string&) { return true; }, "must be a path or \"\"")) {
+    out.export_link = *v;
+  }
   if (out.refresh_before_seconds >= out.validity_seconds) {
     ocsp.problems().add(ocsp.path_of("refresh_before_seconds"), "must be less than ocsp.validity_seconds");
   }
@@ -681,7 +684,8 @@ nlohmann::ordered_json Config::to_json() const {
                  {"sign_with_ca_key", ocsp.sign_with_ca_key},
                  {"signer_validity_days", ocsp.signer_validity_days},
                  {"renew_signer_before_days", ocsp.renew_signer_before_days},
-                 {"max_age_seconds", ocsp.max_age_seconds}};
+                 {"max_age_seconds", ocsp.max_age_seconds},
+                 {"export_link", ocsp.export_link}};
   out["crl"] = {{"validity_seconds", crl.validity_seconds},
                 {"refresh_before_seconds", crl.refresh_before_seconds},
                 {"keep_expired", crl.keep_expired},

@@ -110,6 +110,7 @@ struct OcspConfig {
   int signer_validity_days = 30;
   int renew_signer_before_days = 7;
   int max_age_seconds = 3600;
+  std::string export_link;  // serve keeps an `ocsp export` tree here (relative: in the data directory); "" none
 };
 
 struct CrlConfig {

@@ -168,4 +168,39 @@ Result<PublishedTreeSummary> write_published_tree(Instance& instance, const fs::
   return summary;
 }
 
+Result<std::string> PublishedTreeKeeper::fingerprint() {
+  auto& store = instance_.database();
+  auto cas = store.list_cas();
+  if (!cas) return std::unexpected(cas.error());
+  auto count = store.count_certificates();
+  if (!count) return std::unexpected(count.error());
+  std::string out = std::to_string(*count);
+  for (const auto& ca : *cas) {
+    auto revision = store.revocation_revision(ca.id);
+    if (!revision) return std::unexpected(revision.error());
+    out += " " + std::to_string(ca.id) + ":" + std::to_string(*revision);
+  }
+  return out;
+}
+
+void PublishedTreeKeeper::run() {
+  auto now_fingerprint = fingerprint();
+  if (!now_fingerprint) {
+    instance_.log().error("ocsp export: {}", now_fingerprint.error().message);
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const bool stale = exported_fingerprint_.empty() || now - exported_at_ >= max_age_;
+  if (!stale && *now_fingerprint == exported_fingerprint_) return;
+  auto written = write_published_tree(instance_, link_, instance_.config().ocsp.path);
+  if (!written) {
+    // The previous tree stays served; the next pass tries again.
+    instance_.log().error("ocsp export to {}: {}", link_.string(), written.error().message);
+    return;
+  }
+  exported_fingerprint_ = *now_fingerprint;
+  exported_at_ = now;
+  instance_.log().info("ocsp export: {} answers, {} CRLs in {}", written->answers, written->crls, written->version.string());
+}
+
 }  // namespace fca::app

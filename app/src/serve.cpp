@@ -2,6 +2,7 @@
 
 #include "https_listener.hpp"
 #include "mdns.hpp"
+#include "published_tree.hpp"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -294,8 +295,15 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
       }
     }
   };
-  Scheduler scheduler(std::chrono::seconds(config.serve.scheduler_interval_seconds),
-                      {[&instance] { refresh_revocation_data(instance); }, refresh_listeners});
+  std::vector<Scheduler::Task> tasks{[&instance] { refresh_revocation_data(instance); }, refresh_listeners};
+  std::optional<PublishedTreeKeeper> published_tree;
+  if (!config.ocsp.export_link.empty()) {
+    published_tree.emplace(instance, resolve_in(instance.data_directory(), config.ocsp.export_link),
+                           std::chrono::seconds(config.ocsp.refresh_before_seconds / 2));
+    published_tree->run();  // before the first pass: replicas get a tree as soon as serve is up
+    tasks.push_back([&published_tree] { published_tree->run(); });
+  }
+  Scheduler scheduler(std::chrono::seconds(config.serve.scheduler_interval_seconds), std::move(tasks));
   scheduler.start();
   server.start();
   MdnsAdvertiser mdns;

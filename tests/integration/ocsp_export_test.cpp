@@ -193,3 +193,31 @@ TEST_CASE("ocsp export refuses a path that is not its link and leaves it alone",
   }
   CHECK(versions == 0);
 }
+
+TEST_CASE("serve keeps the exported tree: at start, and after a revocation on the next scheduler pass",
+          "[ocsp][export]") {
+  ServeFixture server([](nlohmann::json& config) { config["ocsp"]["export_link"] = "published"; });
+  const auto link = server.pki().dir() / "published";
+  REQUIRE(server.wait_for_log("ocsp export: "));  // at start, before the first scheduler pass
+  INFO(server.log());
+  REQUIRE(std::filesystem::is_symlink(link));
+  const auto first_version = std::filesystem::read_symlink(link);
+
+  const auto leaf = server.issue_leaf("kept");
+  server.cli("revoke " + server.pki().serial_of(leaf) + " --reason keyCompromise");
+  server.send_signal(SIGHUP);  // a scheduler pass now rather than in a minute
+  REQUIRE(server.wait_for_log("ocsp export: ", 2));
+  CHECK(std::filesystem::read_symlink(link) != first_version);
+  // The answer's file is at the decoded GET path: the base64's '/' are directories.
+  const auto request = server.ocsp_request(leaf, "kept.req", "-no_nonce");
+  const auto answer = link / "ocsp" / base64(read_file(request));
+  REQUIRE(std::filesystem::is_regular_file(answer));
+  auto checked = server.check_response(answer, leaf);
+  INFO(checked.output);
+  CHECK(contains(checked.output, "Response verify OK"));
+  CHECK(contains(checked.output, leaf.string() + ": revoked"));
+
+  // Nothing changed: the next pass leaves the tree as it is.
+  server.send_signal(SIGHUP);
+  CHECK_FALSE(server.wait_for_log("ocsp export: ", 3, std::chrono::seconds(2)));
+}
