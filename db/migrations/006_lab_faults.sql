@@ -2,7 +2,7 @@
 -- answers OCSP requests (of the issuer and/or serial, when given) or CRL requests (of the issuer)
 -- wrongly on purpose. Expired rows no longer apply; `lab fault clear` deletes rows.
 CREATE TABLE lab_faults (
-  id            INTEGER PRIMARY KEY,
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: list, clear and the log agree on ids
   kind          TEXT    NOT NULL CHECK (kind IN ('ocsp', 'crl')),
   mode          TEXT    NOT NULL,
   issuer_id     INTEGER REFERENCES cas (id),

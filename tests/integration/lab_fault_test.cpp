@@ -121,6 +121,7 @@ TEST_CASE("lab fault ocsp: each mode in the very next answer, the true answer on
     auto query = server.ocsp_query(leaf, "-no_nonce");
     INFO(query.output);
     CHECK(query.exit_code != 0);
+    CHECK(contains(query.output, "Error querying OCSP responder"));
     CHECK_FALSE(contains(query.output, ": good"));
     server.cli("lab fault clear");
     check_good(server.ocsp_query(leaf, "-no_nonce"));
@@ -219,4 +220,22 @@ TEST_CASE("lab fault: bad input is refused on a lab instance too, and writes not
   }
   CHECK(sql_count(pki, "lab_faults") == "0");
   CHECK(sql_count(pki, "audit_log") == audit_before);
+}
+
+TEST_CASE("serve on a non-lab instance never consults lab faults, even a row put in by hand", "[lab][serve]") {
+  ServeFixture server;
+  const auto leaf = server.issue_leaf("production");
+  const auto db = shell_quote((server.pki().dir() / "ca.db").string());
+  const auto far = std::to_string((std::time(nullptr) + 3600) * 1000);
+  auto inserted = run("sqlite3 " + db +
+                      " \"insert into lab_faults (kind, mode, created_by, created_at, expires_at_ms) values "
+                      "('ocsp', 'tryLater', 'test', 0, " + far + "), ('crl', 'missing', 'test', 0, " + far + ")\"" +
+                      " && sqlite3 " + db + " \"update lab_faults set issuer_id = (select id from cas where name = 'issuing') "
+                      "where kind = 'crl'\"");
+  REQUIRE(inserted.exit_code == 0);
+  REQUIRE(sql_count(server.pki(), "lab_faults") == "2");
+  check_good(server.ocsp_query(leaf, "-no_nonce"));
+  check_good(server.ocsp_query(leaf, "-nonce"));
+  CHECK(server.http("", "/crl/issuing.crl").status == 200);
+  CHECK_FALSE(contains(server.log(), "lab fault"));
 }
