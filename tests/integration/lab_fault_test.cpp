@@ -76,6 +76,12 @@ TEST_CASE("lab fault ocsp: each mode in the very next answer, the true answer on
     const auto next_update = parse_openssl_date(field_after(stale.output, "Next Update"));
     REQUIRE(next_update);
     CHECK(*next_update < std::time(nullptr));
+    // Never for HTTP caches either: the first answer after the fault is the true one.
+    auto over_http = server.post_ocsp(server.ocsp_request(leaf, "stale.req"));
+    INFO(over_http.describe());
+    CHECK(over_http.status == 200);
+    CHECK(max_age_of(over_http.header("Cache-Control")) == 0);
+    CHECK(over_http.header("ETag").empty());
     server.cli("lab fault clear " + id);
     check_good(server.ocsp_query(leaf, "-no_nonce"));
   }
