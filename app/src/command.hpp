@@ -70,6 +70,8 @@ void register_serve_command(CLI::App& app, Cli& cli);
 void register_dns_sd_command(CLI::App& app, Cli& cli);
 void register_token_commands(CLI::App& app, Cli& cli);
 void register_ocsp_commands(CLI::App& app, Cli& cli);
+// Adds `fault ...` to the given `lab` group.
+void register_lab_fault_commands(CLI::App& lab, Cli& cli);
 
 // Builds the command line parser and runs the chosen subcommand.
 int run_cli(int argc, const char* const* argv);

@@ -109,6 +109,7 @@ Result<std::unique_ptr<Instance>> Instance::open(std::filesystem::path data_dire
       },
   });
   instance->tokens_ = std::make_unique<service::TokenService>(store, *instance->clock_);
+  instance->lab_faults_ = std::make_unique<service::LabFaultService>(*instance->service_, store, store, *instance->clock_);
   return instance;
 }
 

@@ -19,6 +19,7 @@
 #include "fca/db/database.hpp"
 #include "fca/service/principal.hpp"
 #include "fca/service/service.hpp"
+#include "fca/service/lab_faults.hpp"
 #include "fca/service/tokens.hpp"
 
 namespace fca::app {
@@ -45,6 +46,8 @@ class Instance {
   service::Service& service() { return *service_; }
   // The REST API's bearer tokens (token commands, init, the API).
   service::TokenService& tokens() { return *tokens_; }
+  // Revocation faults to order on a lab instance (lab fault commands).
+  service::LabFaultService& lab_faults() { return *lab_faults_; }
   // The local operator of this process: "cli:<login>", an administrator.
   const service::Principal& operator_principal() const { return operator_; }
   // Online backup of the database to a new file.
@@ -54,6 +57,7 @@ class Instance {
   CrlService& crls() { return *crls_; }
   OcspService& ocsp() { return *ocsp_; }
   crl::HashDirectory* hash_directory() { return hash_directory_.get(); }
+  SigningKeys& signing_keys() { return *signing_keys_; }
   const Clock& clock() const { return *clock_; }
   spdlog::logger& log() { return *logger_; }
   const std::shared_ptr<spdlog::logger>& logger() const { return logger_; }
@@ -77,6 +81,7 @@ class Instance {
   std::unique_ptr<crl::HashDirectory> hash_directory_;
   std::unique_ptr<service::Service> service_;
   std::unique_ptr<service::TokenService> tokens_;
+  std::unique_ptr<service::LabFaultService> lab_faults_;
 };
 
 // The login name of this process's user ("uid<N>" when it has none).

@@ -14,6 +14,7 @@
 
 #include "fca/api/api.hpp"
 #include "fca/crl/crl_http.hpp"
+#include "fca/db/lab_faults.hpp"
 #include "fca/est/est_http.hpp"
 #include "fca/http/access_log.hpp"
 #include "fca/http/server.hpp"
@@ -210,13 +211,34 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
     if (!found) return std::unexpected(found.error());
     return std::move(found->record);
   };
+  // Revocation faults to order (docs/lab.md) on a lab instance only, read per request on a connection
+  // of their own; any other instance's front ends never look for them.
+  std::shared_ptr<LabOcspFaults> ocsp_faults;
+  std::shared_ptr<LabCrlFaults> crl_faults;
+  auto lab = instance.service().is_lab_instance();
+  if (!lab) {
+    log.error("reading the lab mark: {}", lab.error().message);
+    return 1;
+  }
+  if (*lab) {
+    auto source = db::SqliteLabFaultSource::open(resolve_in(instance.data_directory(), config.database));
+    if (!source) {
+      log.error("lab faults: {}", source.error().message);
+      return 1;
+    }
+    ocsp_faults = std::make_shared<LabOcspFaults>(*source, instance.database(), instance.authority(), instance.ocsp(),
+                                                  instance.clock());
+    crl_faults = std::make_shared<LabCrlFaults>(*source, instance.crls(), instance.signing_keys(), instance.clock());
+    log.info("lab instance: OCSP and CRL answers follow `lab fault` settings");
+  }
   const crl::CrlFrontEnd crl_front_end(find_ca, instance.crls(),
-                                       crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
+                                       crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger(),
+                                       crl_faults);
   const ocsp::OcspFrontEnd ocsp_front_end(
       instance.ocsp(),
       ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
                              static_cast<std::size_t>(config.serve.max_body_bytes)},
-      instance.logger());
+      instance.logger(), ocsp_faults);
   auto est_config = est_settings(instance);
   if (!est_config) {
     log.error("{}", est_config.error().message);

@@ -671,4 +671,11 @@ void OcspService::status_changed(const CertificateRecord& certificate) {
 
 std::size_t OcspService::cached_answers() { return index_->size(); }
 
+std::optional<std::pair<std::shared_ptr<SigningKey>, X509Ptr>> OcspService::responder_signer(std::int64_t issuer_id) {
+  auto responder = responder_of(issuer_id);
+  if (!responder || !responder->signer_key || !responder->signer_cert) return std::nullopt;
+  X509_up_ref(responder->signer_cert.get());
+  return std::make_pair(responder->signer_key, X509Ptr(responder->signer_cert.get()));
+}
+
 }  // namespace fca

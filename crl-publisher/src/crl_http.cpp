@@ -36,8 +36,9 @@ http::Response internal_error(spdlog::logger& log, const Error& error) {
 
 }  // namespace
 
-CrlFrontEnd::CrlFrontEnd(CaLookup find_ca, CrlService& crls, CrlHttpSettings settings, std::shared_ptr<spdlog::logger> log)
-    : find_ca_(std::move(find_ca)), crls_(crls), settings_(settings), log_(std::move(log)) {}
+CrlFrontEnd::CrlFrontEnd(CaLookup find_ca, CrlService& crls, CrlHttpSettings settings, std::shared_ptr<spdlog::logger> log,
+                         std::shared_ptr<LabCrlFaults> lab_faults)
+    : find_ca_(std::move(find_ca)), crls_(crls), settings_(settings), log_(std::move(log)), lab_faults_(std::move(lab_faults)) {}
 
 http::Response CrlFrontEnd::crl(const http::Request& request) const {
   const auto named = parse_name(request.path(), "/crl/", {"crl", "pem"});
@@ -47,6 +48,20 @@ http::Response CrlFrontEnd::crl(const http::Request& request) const {
   if (!ca || ca->state != CaState::active) return http::text_response(404, "CRL of CA '" + named->name + "' not found");
   auto crl = crls_.current(*ca);
   if (!crl) return internal_error(*log_, crl.error());
+  bool faulted = false;
+  if (lab_faults_) {
+    if (auto faulty = lab_faults_->answer_for(*ca)) {
+      if (!*faulty) return internal_error(*log_, faulty->error());
+      log_->info("crl {} from {}: lab fault applies", http::escape_for_log(request.target, 64), request.peer);
+      if ((*faulty)->missing) return http::text_response(404, "CRL of CA '" + named->name + "' not found");
+      // Never stored, never cached: the next request after the fault ends gets the real CRL.
+      crl->der = std::move((*faulty)->der);
+      crl->this_update = (*faulty)->this_update;
+      crl->next_update = (*faulty)->next_update;
+      crl->number = -1;  // an ETag of its own
+      faulted = true;
+    }
+  }
 
   const bool pem = named->extension == "pem";
   const auto etag = "\"" + named->name + "-" + std::to_string(crl->number) + (pem ? "-pem" : "-der") + "\"";
@@ -54,6 +69,7 @@ http::Response CrlFrontEnd::crl(const http::Request& request) const {
   const auto max_age = std::clamp(remaining, std::chrono::seconds(0), settings_.max_age_cap);
   http::Response response;
   response.set("Cache-Control", "max-age=" + std::to_string(max_age.count()) + ", public, no-transform");
+  if (faulted) response.set("Cache-Control", "no-store");
   response.set("Last-Modified", http_date(crl->this_update));
   response.set("Expires", http_date(crl->next_update));
   response.set("ETag", etag);

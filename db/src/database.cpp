@@ -1695,4 +1695,22 @@ Result<void> Database::mark_lab_instance(const AuditEvent& audit) {
   return impl_->mark_lab_instance(audit);
 }
 
+// ---- for repositories in files of their own ----
+
+Result<std::int64_t> Database::audited_write(std::string_view what, const AuditEvent& audit,
+                                             const std::function<Result<std::int64_t>(sqlite3*)>& body) {
+  std::lock_guard lock(mutex_);
+  return impl_->write_transaction(what, [&]() -> Result<std::int64_t> {
+    auto result = body(impl_->db());
+    if (!result) return result;
+    if (auto logged = impl_->append_audit(audit); !logged) return std::unexpected(logged.error());
+    return result;
+  });
+}
+
+Result<void> Database::read_connection(const std::function<Result<void>(sqlite3*)>& body) {
+  std::lock_guard lock(mutex_);
+  return body(impl_->db());
+}
+
 }  // namespace fca::db

@@ -446,6 +446,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void send(Response response, const std::string& method, const std::string& target) {
     if (phase_ == Phase::closed) return;
+    if (response.close_without_answer) {
+      if (server_.access) server_.access->info("{} {} {} closed", peer_, escape_for_log(method, 16), escape_for_log(target, 256));
+      return close();
+    }
     phase_ = Phase::writing;
     if (stopping_ || server_.stopping) keep_alive_ = false;
     const bool no_body = response.status == 204 || response.status == 304 || (response.status >= 100 && response.status < 200);

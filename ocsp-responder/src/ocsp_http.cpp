@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "fca/core/clock.hpp"
 #include "fca/core/x509.hpp"
@@ -65,8 +66,9 @@ std::vector<std::uint8_t> decode_get_request(std::string_view encoded) {
   return der;
 }
 
-OcspFrontEnd::OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log)
-    : service_(service), settings_(std::move(settings)), log_(std::move(log)) {}
+OcspFrontEnd::OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log,
+                           std::shared_ptr<LabOcspFaults> lab_faults)
+    : service_(service), settings_(std::move(settings)), log_(std::move(log)), lab_faults_(std::move(lab_faults)) {}
 
 OcspFrontEnd::Decoded OcspFrontEnd::decode(const http::Request& request) const {
   Decoded decoded;
@@ -142,9 +144,38 @@ http::Response OcspFrontEnd::answer(const http::Request& request) const {
   return format(request, service_.respond(decoded.der));
 }
 
+// A request a fault applies to goes to the worker pool (a fault may sign or wait); the faulty answer
+// is made there and never enters the index.
+std::optional<http::Response> OcspFrontEnd::answer_cached_unless_faulty(const http::Request& request) const {
+  auto decoded = decode(request);
+  if (decoded.refused) return std::move(decoded.refused);
+  if (lab_faults_->fault_for(decoded.der)) return std::nullopt;
+  auto result = service_.respond_cached(decoded.der);
+  if (!result) return std::nullopt;
+  return format(request, *result);
+}
+
+http::Response OcspFrontEnd::answer_with_faults(const http::Request& request) const {
+  auto decoded = decode(request);
+  if (decoded.refused) return std::move(*decoded.refused);
+  auto fault = lab_faults_->fault_for(decoded.der);
+  if (!fault) return format(request, service_.respond(decoded.der));
+  log_->info("ocsp {} from {}: lab fault {} ({}) applies", request.method, request.peer, fault->id, fault->mode);
+  auto faulty = lab_faults_->answer(*fault, decoded.der);
+  if (faulty.close_connection) {
+    http::Response closed;
+    closed.close_without_answer = true;
+    return closed;
+  }
+  if (faulty.delay.count() > 0) std::this_thread::sleep_for(faulty.delay);
+  return format(request, faulty.answer);
+}
+
 void OcspFrontEnd::mount(http::Router& router) const {
-  const auto fast = [this](const http::Request& r) { return answer_cached(r); };
-  const auto slow = [this](const http::Request& r) { return answer(r); };
+  const auto fast = lab_faults_ ? http::FastHandler([this](const http::Request& r) { return answer_cached_unless_faulty(r); })
+                                : http::FastHandler([this](const http::Request& r) { return answer_cached(r); });
+  const auto slow = lab_faults_ ? http::Handler([this](const http::Request& r) { return answer_with_faults(r); })
+                                : http::Handler([this](const http::Request& r) { return answer(r); });
   const std::vector<std::string> methods{"GET", "POST"};
   if (settings_.path_prefix.empty()) {
     router.add(http::Match::prefix, "/", methods, fast, slow);

@@ -88,6 +88,9 @@ class OcspService {
   void use_status_source(std::shared_ptr<OcspStatusSource> source);
 
   std::size_t cached_answers();
+  // The responder key and certificate answering for a CA, for the lab's stale answers (lab_faults.hpp);
+  // nullopt when this service has no responder for it.
+  std::optional<std::pair<std::shared_ptr<SigningKey>, X509Ptr>> responder_signer(std::int64_t issuer_id);
   const OcspSettings& settings() const { return settings_; }
 
  private:

@@ -11,6 +11,7 @@
 #include <spdlog/logger.h>
 
 #include "fca/core/crl.hpp"
+#include "fca/core/lab_faults.hpp"
 #include "fca/core/repository.hpp"
 #include "fca/http/router.hpp"
 
@@ -26,7 +27,9 @@ using CaLookup = std::function<Result<CaRecord>(std::string_view name)>;
 
 class CrlFrontEnd {
  public:
-  CrlFrontEnd(CaLookup find_ca, CrlService& crls, CrlHttpSettings settings, std::shared_ptr<spdlog::logger> log);
+  // With lab faults (a lab instance only), a CA's CRL is first checked for a fault that applies.
+  CrlFrontEnd(CaLookup find_ca, CrlService& crls, CrlHttpSettings settings, std::shared_ptr<spdlog::logger> log,
+              std::shared_ptr<LabCrlFaults> lab_faults = nullptr);
 
   http::Response crl(const http::Request& request) const;          // /crl/...
   http::Response certificate(const http::Request& request) const;  // /ca/...
@@ -39,6 +42,7 @@ class CrlFrontEnd {
   CrlService& crls_;
   CrlHttpSettings settings_;
   std::shared_ptr<spdlog::logger> log_;
+  std::shared_ptr<LabCrlFaults> lab_faults_;
 };
 
 }  // namespace fca::crl

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "fca/core/api_repository.hpp"
+#include "fca/core/lab_faults.hpp"
 #include "fca/core/repository.hpp"
 
 struct sqlite3;
@@ -43,7 +44,8 @@ class Database final : public CaRepository,
                        public ApiTokenRepository,
                        public IdempotencyRepository,
                        public StoreStatistics,
-                       public InstanceMarks {
+                       public InstanceMarks,
+                       public LabFaultRepository {
  public:
   // store_crl keeps this many CRLs per issuer (the newest) and deletes older ones in the same
   // transaction: a CRL of a large CA runs to megabytes, and only the latest is ever served.
@@ -146,12 +148,22 @@ class Database final : public CaRepository,
   Result<bool> is_lab_instance() override;
   Result<void> mark_lab_instance(const AuditEvent& audit) override;
 
+  // LabFaultRepository (db/src/lab_faults.cpp)
+  Result<std::int64_t> insert_lab_fault(const LabFault& fault, const AuditEvent& audit) override;
+  Result<std::vector<LabFault>> list_lab_faults() override;
+  Result<std::int64_t> delete_lab_faults(std::optional<std::int64_t> id, const AuditEvent& audit) override;
+
   // SQLite's EXPLAIN QUERY PLAN for the exact statement revoked_entries runs (with or without the
   // notAfter filter), one plan line per row: lets tests and operators see that it uses an index.
   Result<std::string> revoked_entries_query_plan(bool not_expired_filter);
 
  private:
   explicit Database(sqlite3* handle);
+  // For repositories kept in source files of their own: `body` runs on this connection under the
+  // mutex, in a write transaction that appends `audit` too (any failure rolls both back).
+  Result<std::int64_t> audited_write(std::string_view what, const AuditEvent& audit,
+                                     const std::function<Result<std::int64_t>(sqlite3*)>& body);
+  Result<void> read_connection(const std::function<Result<void>(sqlite3*)>& body);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int schema_version_ = 0;

@@ -33,6 +33,8 @@ struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Send nothing and close the connection (a lab's revocation fault: docs/lab.md).
+  bool close_without_answer = false;
 
   Response() = default;
   Response(int status_code, std::string content, std::string content_type = "text/plain");

@@ -13,6 +13,7 @@
 
 #include <spdlog/logger.h>
 
+#include "fca/core/lab_faults.hpp"
 #include "fca/core/ocsp.hpp"
 #include "fca/http/router.hpp"
 
@@ -26,7 +27,10 @@ struct OcspHttpSettings {
 
 class OcspFrontEnd {
  public:
-  OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log);
+  // With lab faults (a lab instance only), every request first asks them whether a fault applies;
+  // without, the routes are exactly the plain ones.
+  OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log,
+               std::shared_ptr<LabOcspFaults> lab_faults = nullptr);
 
   // The answer when it is ready without signing; nullopt when answer() must make it.
   std::optional<http::Response> answer_cached(const http::Request& request) const;
@@ -43,10 +47,13 @@ class OcspFrontEnd {
   };
   Decoded decode(const http::Request& request) const;
   http::Response format(const http::Request& request, const OcspAnswer& result) const;
+  std::optional<http::Response> answer_cached_unless_faulty(const http::Request& request) const;
+  http::Response answer_with_faults(const http::Request& request) const;
 
   OcspService& service_;
   OcspHttpSettings settings_;
   std::shared_ptr<spdlog::logger> log_;
+  std::shared_ptr<LabOcspFaults> lab_faults_;
 };
 
 // Decodes a GET request's path remainder (after the prefix and its '/') into DER: percent-decoding
