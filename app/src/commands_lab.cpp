@@ -108,15 +108,14 @@ int run_check(Cli& cli, const LabOptions& options) {
   auto outcomes = lab::run_checks(check);
   if (!outcomes) return report(outcomes.error());
   std::size_t differing = 0;
-  fmt::print("{:<24} {:<6} {:<48} {:<44} {}\n", "ENTRY", "TOOL", "CHECK", "EXPECTED", "SEEN");
   for (const auto& o : *outcomes) {
-    fmt::print("{:<24} {:<6} {:<48} {:<44} {}{}\n", o.entry, o.tool, o.what, o.expected, o.seen,
-               o.matches ? "" : "   <-- DIFFERS");
+    fmt::print("{:<8} {:<22} {} {}: expected \"{}\", seen \"{}\"\n", o.matches ? "ok" : "DIFFERS", o.entry, o.tool,
+               o.what, o.expected, o.seen);
     if (!o.matches) {
       ++differing;
       (*instance)->log().warn("lab check: {} {} ({}): expected '{}', saw '{}'", o.entry, o.tool, o.what, o.expected,
                               o.seen);
-      fmt::print("    output: {}\n", o.output.substr(0, 600));
+      fmt::print("         output: {}\n", o.output.substr(0, 600));
     }
   }
   fmt::print("{} of {} checks as expected\n", outcomes->size() - differing, outcomes->size());

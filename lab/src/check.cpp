@@ -88,6 +88,41 @@ class Runner {
     return outcome(e, "tls", "s_client " + joined(args), expected, seen_of(result, passed, expected), result);
   }
 
+  // The certificate as a TLS client's: an s_server (presenting the same certificate, requiring a
+  // client certificate, -verify_return_error) refuses it with an alert; TLS 1.2 so that the refusal
+  // falls inside the handshake the client sees.
+  CheckOutcome tls_client(const Entry& e, const json& check) {
+    const std::string expected = check.value("expect", "OK");
+    const int port = free_loopback_port();
+    ProcessResult result;
+    if (port <= 0) {
+      result.output = "no free loopback port";
+    } else {
+      const std::string root = (options_.directory / "root.pem").string();
+      std::vector<std::string> server{options_.openssl, "s_server", "-accept", "127.0.0.1:" + std::to_string(port),
+                                      "-cert", e.cert.string(), "-key", e.key.string(), "-Verify", "4",
+                                      "-verify_return_error", "-CAfile", root, "-naccept", "2", "-quiet"};
+      std::vector<std::string> client{options_.openssl, "s_client", "-connect", "127.0.0.1:" + std::to_string(port),
+                                      "-CAfile", root, "-verify_return_error", "-tls1_2", "-cert", e.cert.string(),
+                                      "-key", e.key.string()};
+      if (!e.extra.empty()) {
+        for (auto* argv : {&server, &client}) {
+          argv->push_back("-cert_chain");
+          argv->push_back(e.extra.string());
+        }
+      }
+      BackgroundProcess s_server(server);
+      if (!wait_for_listener(port, std::chrono::seconds(10))) {
+        result.output = "openssl s_server did not start on 127.0.0.1:" + std::to_string(port);
+      } else {
+        result = run_process(client, std::chrono::seconds(20));
+      }
+    }
+    const bool passed = result.exit_code == 0 && has(result.output, "Verify return code: 0 (ok)");
+    return outcome(e, "tls-client", "s_client -cert (to an s_server requiring a client certificate)", expected,
+                   seen_of(result, passed, expected), result);
+  }
+
   CheckOutcome ocsp(const Entry& e, const json& check) {
     const std::string expected = check.value("expect", "good");
     std::vector<std::string> common{"-issuer", e.issuer.string(), "-cert", e.cert.string(), "-CAfile",
@@ -200,6 +235,7 @@ Result<std::vector<CheckOutcome>> run_checks(const CheckOptions& options) {
       const std::string tool = check.value("tool", "");
       if (tool == "verify") outcomes.push_back(runner.verify(e, check));
       else if (tool == "tls") outcomes.push_back(runner.tls(e, check));
+      else if (tool == "tls-client") outcomes.push_back(runner.tls_client(e, check));
       else if (tool == "ocsp") outcomes.push_back(runner.ocsp(e, check));
       else if (tool == "x509") outcomes.push_back(runner.x509(e, check));
       else return fail(Errc::invalid_input, "manifest entry " + e.name + " has a check of unknown tool '" + tool + "'");

@@ -50,6 +50,8 @@ json tls(const std::string& name, std::string expect, bool ip = false) {
                       : std::vector<std::string>{"-verify_hostname", name, "-servername", name}},
           {"expect", std::move(expect)}};
 }
+// The certificate presented as a TLS client's to an s_server that requires one.
+json tls_client(std::string expect) { return {{"tool", "tls-client"}, {"expect", std::move(expect)}}; }
 json ocsp(std::string expect) { return {{"tool", "ocsp"}, {"expect", std::move(expect)}}; }
 json x509_has(std::string text) { return {{"tool", "x509"}, {"contains", std::move(text)}}; }
 json x509_lacks(std::string text) { return {{"tool", "x509"}, {"lacks", std::move(text)}}; }
@@ -71,7 +73,7 @@ std::vector<Variant> variants_of(std::string_view kind, const std::string& cn, T
   std::vector<Variant> out;
   if (kind == "valid") {
     auto ec = base("valid", "accept: a valid ECDSA P-256 server and client certificate for " + cn);
-    ec.checks = {verify(server, "OK"), tls(cn, "OK"), ocsp("good")};
+    ec.checks = {verify(server, "OK"), tls(cn, "OK"), tls_client("OK"), ocsp("good")};
     auto rsa = base("valid-rsa", "accept: a valid RSA-2048 server and client certificate for " + cn);
     rsa.key = KeySpec{KeyAlgorithm::rsa, 2048, ""};
     rsa.checks = {verify(server, "OK"), tls(cn, "OK"), ocsp("good")};
@@ -106,7 +108,8 @@ std::vector<Variant> variants_of(std::string_view kind, const std::string& cn, T
                      tls(cn, "unsuitable certificate purpose")};
     auto srv = base("wrong-eku-server-only", "refuse as a client certificate: its EKU is serverAuth only");
     srv.profile = "server";
-    srv.checks = {verify({"-purpose", "sslclient"}, "unsuitable certificate purpose"), verify(server, "OK")};
+    srv.checks = {verify({"-purpose", "sslclient"}, "unsuitable certificate purpose"), verify(server, "OK"),
+                  tls_client("alert unsupported certificate")};
     out = {std::move(client), std::move(srv)};
   } else if (kind == "no-san") {
     auto v = base("no-san",

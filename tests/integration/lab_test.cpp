@@ -127,6 +127,9 @@ TEST_CASE("lab: mint --all then lab check; each kind behaves as its manifest say
   CHECK(checked.exit_code == 0);
   CHECK_FALSE(contains(checked.out, "DIFFERS"));
   CHECK(contains(checked.out, "checks as expected"));
+  for (const std::string tool : {"verify", "tls", "tls-client", "ocsp", "x509"}) {
+    CHECK(contains(checked.out, " " + tool + " "));
+  }
 
   // A few kinds checked here, independently of the manifest.
   auto r = openssl_verify(kit, "valid", "-purpose sslserver");
