@@ -120,9 +120,7 @@ int run_cli(int argc, const char* const* argv) {
   register_dns_sd_command(app, cli);
   register_token_commands(app, cli);
   register_ocsp_commands(app, cli);
-  auto* lab = app.add_subcommand("lab", "the interop lab kit, on a lab instance only (docs/lab.md)");
-  lab->require_subcommand(1);
-  register_lab_fault_commands(*lab, cli);
+  register_lab_fault_commands(*register_lab_commands(app, cli), cli);
 
   try {
     app.parse(argc, argv);

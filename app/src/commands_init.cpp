@@ -79,8 +79,7 @@ int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
   }
   if (auto w = write_output(lab_directory / "ca-chain.pem", *chain_pem, 0644); !w) return report(w.error());
 
-  // No expired example: the authority issues from the current time only, and faking the clock
-  // would put a false time in the audit log.
+  // Production issuance only: the deliberately bad kinds (expired, SHA-1, ...) are `lab mint`'s.
   const std::vector<LabCertificate> demos{
       {"valid", "localhost", "nmos-node", "p256", "valid server+client certificate, ECDSA P-256", false},
       {"valid-rsa", "localhost", "nmos-node", "rsa2048", "valid server+client certificate, RSA 2048", false},
@@ -153,6 +152,9 @@ int make_lab(Instance& instance, const std::filesystem::path& lab_directory) {
              "    --data-binary @node1.csr https://localhost:8443/.well-known/est/simpleenroll | openssl base64 -d | \\\n"
              "    openssl pkcs7 -inform DER -print_certs -out node1.pem\n",
              lab, device_files.cert.string(), device_files.key.string());
+  fmt::print("\nevery kind of bad certificate, with a manifest, and openssl checking each (docs/lab.md):\n"
+             "  facility-ca --dir {0} lab mint --all && facility-ca --dir {0} lab check\n",
+             lab_directory.parent_path().string());
   return exit_ok;
 }
 

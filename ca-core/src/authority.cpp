@@ -728,4 +728,159 @@ Result<IssuedCertificate> CertificateAuthority::renew(std::string_view serial, s
   return sign_and_store(*ca, *profile, approved, csr_key, requester, old->serial);
 }
 
+// ---------------------------------------------------------------- the lab kit (docs/lab.md)
+
+namespace {
+// The audit detail of a lab-made certificate: the usual facts as strings, plus "lab": true.
+std::string lab_detail(std::initializer_list<std::pair<std::string_view, std::string>> fields) {
+  std::string out = json_object(fields);
+  out.pop_back();
+  return out + (out.size() > 1 ? "," : "") + "\"lab\":true}";
+}
+
+Result<void> check_lab_window(TimePoint not_before, TimePoint not_after) {
+  if (not_after <= not_before) return fail(Errc::invalid_input, "a lab certificate's notAfter must follow its notBefore");
+  return {};
+}
+}  // namespace
+
+Result<IssuedCertificate> CertificateAuthority::lab_issue(const LabIssueRequest& request) {
+  if (!request.subject_key) return fail(Errc::invalid_input, "a lab certificate needs a subject key");
+  if (auto ok = check_lab_window(request.not_before, request.not_after); !ok) return std::unexpected(ok.error());
+  auto profile = settings_.profiles.find(request.profile);
+  if (!profile) return std::unexpected(profile.error());
+  if (profile->is_ca) return fail(Errc::invalid_input, "lab_issue makes end-entity certificates; use lab_create_ca");
+  auto subject = make_subject(request.common_name, nullptr);
+  if (!subject) return std::unexpected(subject.error());
+  const auto now = clock_.now();
+  const PublicationUrls no_urls;
+
+  if (request.self_signed) {
+    const CertificateContent content{nullptr, "", subject->get(), request.subject_key, &*profile,
+                                     request.sans, request.not_before, request.not_after};
+    auto cert = build_certificate(content, no_urls);
+    if (!cert) return std::unexpected(cert.error());
+    MdCtxPtr ctx(EVP_MD_CTX_new());
+    const EVP_MD* digest = request.sha1 ? EVP_sha1() : signature_digest(request.subject_key);
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, digest, nullptr, const_cast<EVP_PKEY*>(request.subject_key)) != 1 ||
+        X509_sign_ctx(cert->get(), ctx.get()) <= 0) {
+      return fail_openssl(Errc::key_failure, "cannot self-sign the lab certificate");
+    }
+    // No issuer in this instance holds it, so there is no register row; Service::lab_issue audits it.
+    auto record = record_for(cert->get(), 0, *profile, request.requester, now, std::nullopt);
+    record.lab_made = true;
+    return IssuedCertificate{std::move(record), std::move(*cert), {}};
+  }
+
+  // The issuer's standing is not checked: an expired or revoked issuer is what some kinds are about.
+  auto ca = find_ca(request.ca);
+  if (!ca) return std::unexpected(ca.error());
+  auto ca_chain = chain(*ca);
+  if (!ca_chain) return std::unexpected(ca_chain.error());
+  const X509* issuer_cert = ca_chain->front().get();
+  auto key = keys_.get(ca->key_uri);
+  if (!key) return std::unexpected(key.error());
+  const CertificateContent content{issuer_cert, ca->name, subject->get(), request.subject_key, &*profile,
+                                   request.sans, request.not_before, request.not_after};
+  for (int attempt = 0; attempt < kSerialAttempts; ++attempt) {
+    auto cert = build_certificate(content, request.without_aia ? no_urls : settings_.urls);
+    if (!cert) return std::unexpected(cert.error());
+    auto signed_ok = request.sha1 ? (*key)->sign_with_digest(cert->get(), EVP_sha1()) : (*key)->sign(cert->get());
+    if (!signed_ok) return std::unexpected(signed_ok.error());
+    // No lint (the deviations are the point), but it must at least be the issuer's signature.
+    if (!signed_by(cert->get(), issuer_cert)) return fail(Errc::internal, "the lab certificate does not verify");
+
+    auto record = record_for(cert->get(), ca->id, *profile, request.requester, now, std::nullopt);
+    record.lab_made = true;
+    const AuditEvent audit{request.requester, "certificate.issue", "certificate:" + ca->name + "/" + record.serial,
+                           lab_detail({{"kind", request.kind},
+                                       {"profile", profile->name},
+                                       {"subject", record.subject},
+                                       {"sans", join_sans(request.sans)},
+                                       {"key_type", record.key_type},
+                                       {"not_before", utc_text(record.not_before)},
+                                       {"not_after", utc_text(record.not_after)},
+                                       {"signature_digest", request.sha1 ? "sha1" : "default"}}),
+                           now};
+    auto id = certificates_.insert_certificate(record, audit);
+    if (!id) {
+      if (id.error().code == Errc::conflict) continue;
+      return std::unexpected(id.error());
+    }
+    record.id = *id;
+    return IssuedCertificate{std::move(record), std::move(*cert), std::move(*ca_chain)};
+  }
+  return fail(Errc::internal, "could not draw a unique serial number");
+}
+
+Result<CaRecord> CertificateAuthority::lab_create_ca(const LabCaRequest& request) {
+  if (auto ok = check_new_ca_name(cas_, request.name); !ok) return std::unexpected(ok.error());
+  if (request.common_name.empty()) return fail(Errc::invalid_input, "a CA needs a common name");
+  if (auto ok = check_lab_window(request.not_before, request.not_after); !ok) return std::unexpected(ok.error());
+  std::optional<CaRecord> parent;
+  std::vector<X509Ptr> parent_chain;
+  if (request.parent) {
+    auto found = find_ca(*request.parent);
+    if (!found) return std::unexpected(found.error());
+    parent = std::move(*found);
+    auto c = chain(*parent);
+    if (!c) return std::unexpected(c.error());
+    parent_chain = std::move(*c);
+  }
+  auto key = generate_ca_key(keys_, request.name, request.key);
+  if (!key) return std::unexpected(key.error());
+  auto subject = make_subject(request.common_name, &settings_.subject);
+  if (!subject) return std::unexpected(subject.error());
+  Profile profile;
+  profile.name = parent ? "sub-ca" : "root-ca";
+  profile.is_ca = true;
+  profile.path_length = request.path_length;
+  profile.requires_san = false;
+  const CertificateContent content{parent ? parent_chain.front().get() : nullptr, parent ? parent->name : "",
+                                   subject->get(), key->key->key(), &profile, {}, request.not_before, request.not_after};
+  auto cert = build_certificate(content, settings_.urls);
+  if (!cert) return std::unexpected(cert.error());
+  std::shared_ptr<SigningKey> signer = key->key;
+  if (parent) {
+    auto parent_key = keys_.get(parent->key_uri);
+    if (!parent_key) return std::unexpected(parent_key.error());
+    signer = *parent_key;
+  }
+  if (auto signed_ok = signer->sign(cert->get()); !signed_ok) return std::unexpected(signed_ok.error());
+
+  const auto now = clock_.now();
+  CaRecord record;
+  record.name = request.name;
+  record.key_uri = key->uri;
+  if (parent) record.parent_id = parent->id;
+  record.state = CaState::active;
+  record.certificate_pem = to_pem(cert->get());
+  record.subject = name_to_string(X509_get_subject_name(cert->get()));
+  record.not_before = not_before(cert->get());
+  record.not_after = not_after(cert->get());
+  record.created_at = now;
+  const AuditEvent audit{request.requester, "ca.create", "ca:" + record.name,
+                         lab_detail({{"kind", request.kind},
+                                     {"subject", record.subject},
+                                     {"serial", serial_hex(cert->get())},
+                                     {"not_before", utc_text(record.not_before)},
+                                     {"not_after", utc_text(record.not_after)}}),
+                         now};
+  Result<std::int64_t> id = 0;
+  if (parent) {
+    auto row = record_for(cert->get(), parent->id, profile, request.requester, now, std::nullopt);
+    row.lab_made = true;
+    const AuditEvent row_audit{request.requester, "certificate.issue", "certificate:" + parent->name + "/" + row.serial,
+                               lab_detail({{"kind", request.kind}, {"profile", profile.name}, {"subject", row.subject},
+                                           {"ca", request.name}}),
+                               now};
+    id = cas_.insert_subordinate_ca(record, audit, row, row_audit);
+  } else {
+    id = cas_.insert_ca(record, audit);
+  }
+  if (!id) return std::unexpected(id.error());
+  record.id = *id;
+  return record;
+}
+
 }  // namespace fca

@@ -21,6 +21,16 @@ Result<void> SigningKey::sign(X509* cert) {
   return {};
 }
 
+Result<void> SigningKey::sign_with_digest(X509* cert, const EVP_MD* digest) {
+  std::lock_guard lock(mutex_);
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, digest, nullptr, key_.get()) != 1) {
+    return fail_openssl(Errc::key_failure, "cannot start a signature with the CA key");
+  }
+  if (X509_sign_ctx(cert, ctx.get()) <= 0) return fail_openssl(Errc::key_failure, "signing the certificate failed");
+  return {};
+}
+
 Result<void> SigningKey::sign(X509_REQ* req) {
   std::lock_guard lock(mutex_);
   auto ctx = make_sign_context();

@@ -32,7 +32,7 @@ constexpr const char* kCaColumns =
     "not_before, not_after, created_at";
 constexpr const char* kCertificateColumns =
     "id, issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, not_after, status, "
-    "revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, renewal_of, issued_at";
+    "revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, renewal_of, issued_at, lab_made";
 constexpr const char* kAuditColumns = "sequence, at, actor, action, object, detail, previous_hash, hash";
 constexpr const char* kCrlColumns = "issuer_id, number, this_update, next_update, entries, der, revocation_revision";
 constexpr const char* kOcspSignerColumns = "issuer_id, serial, key_uri, certificate_pem, not_after";
@@ -166,6 +166,7 @@ Result<CertificateRecord> read_certificate(const Statement& row) {
   cert.requester = row.column_text(16);
   cert.renewal_of = row.column_optional_text(17);
   cert.issued_at = from_unix(row.column_int(18));
+  cert.lab_made = row.column_int(19) != 0;
   return cert;
 }
 
@@ -643,8 +644,8 @@ struct Database::Impl {
     auto insert = prepare(
         "INSERT INTO certificates (issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, "
         "not_after, status, revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, "
-        "renewal_of, issued_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+        "renewal_of, issued_at, lab_made) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)");
     if (!insert) return std::unexpected(insert.error());
     std::optional<std::int64_t> reason_code;
     if (cert.revocation_reason) reason_code = static_cast<std::int64_t>(*cert.revocation_reason);
@@ -665,7 +666,8 @@ struct Database::Impl {
         .bind(15, std::string_view(cert.fingerprint_sha256))
         .bind(16, std::string_view(cert.requester))
         .bind(17, cert.renewal_of)
-        .bind(18, to_unix(cert.issued_at));
+        .bind(18, to_unix(cert.issued_at))
+        .bind(19, std::int64_t{cert.lab_made ? 1 : 0});
     if (auto inserted = insert->run("inserting certificate " + cert.serial); !inserted) {
       switch (insert->extended_error_code()) {
         case SQLITE_CONSTRAINT_UNIQUE:

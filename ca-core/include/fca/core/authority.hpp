@@ -68,6 +68,39 @@ struct RevokeRequest {
   std::string requester;
 };
 
+// The lab kit's deviations (docs/lab.md): an explicit validity window (back-dated or in the future),
+// SHA-1, any key, names exactly as given (none, a wildcard, an IP), no AIA and no CDP, an issuer that
+// has expired or is revoked. Only Service::lab_issue and Service::lab_create_ca call the lab_* members,
+// after Service::require_lab_instance; issue() and policy never reach them. Every result is marked
+// lab-made in its row and its audit entry (detail "lab": true and the kind), and the audit entry and
+// issued_at record the real time it was made, whatever the validity window says.
+struct LabIssueRequest {
+  std::string kind;                    // the lab kind ("expired", ...), recorded in the audit entry
+  std::optional<std::string> ca;       // the issuer (the default CA when empty); unused when self_signed
+  bool self_signed = false;            // signed with its own key: no issuer, so no row (audit only)
+  std::string common_name;
+  std::vector<SubjectAltName> sans;    // exactly these, no policy; empty: a CN-only certificate
+  std::string profile;                 // a leaf profile: its EKUs and key usage
+  TimePoint not_before{};
+  TimePoint not_after{};
+  bool sha1 = false;                   // sign with SHA-1 instead of the key's own digest
+  bool without_aia = false;            // no OCSP URL, no caIssuers, no CRL distribution point
+  const EVP_PKEY* subject_key = nullptr;
+  std::string requester;
+};
+
+struct LabCaRequest {
+  std::string name;
+  std::string common_name;
+  std::string kind;                    // the lab kind it serves, recorded in the audit entries
+  KeySpec key;
+  std::optional<std::string> parent;   // none: a root of its own
+  std::optional<int> path_length;
+  TimePoint not_before{};
+  TimePoint not_after{};
+  std::string requester;
+};
+
 class CertificateAuthority {
  public:
   CertificateAuthority(CaRepository& cas, CertificateRepository& certificates, SigningKeys& keys, const Clock& clock,
@@ -104,6 +137,10 @@ class CertificateAuthority {
   Result<IssuedCertificate> renew(std::string_view serial, std::optional<std::string_view> ca, std::string_view csr,
                                   std::string_view requester);
   Result<CertificateRecord> find_certificate(std::string_view serial, std::optional<std::string_view> ca);
+
+  // --- the lab kit (see LabIssueRequest); never called by production paths
+  Result<IssuedCertificate> lab_issue(const LabIssueRequest& request);
+  Result<CaRecord> lab_create_ca(const LabCaRequest& request);
 
   const CaSettings& settings() const { return settings_; }
 

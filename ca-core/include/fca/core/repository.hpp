@@ -69,7 +69,8 @@ struct CertificateRecord {
   std::string fingerprint_sha256;
   std::string requester;
   std::optional<std::string> renewal_of;     // serial of the certificate this one renews
-  TimePoint issued_at{};
+  TimePoint issued_at{};                     // when it was made, even when notBefore is back-dated (lab)
+  bool lab_made = false;                     // minted by the lab kit (docs/lab.md), never by issuance
 };
 
 struct AuditEvent {

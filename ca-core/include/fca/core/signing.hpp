@@ -19,6 +19,9 @@ class SigningKey {
   SigningKey& operator=(const SigningKey&) = delete;
 
   Result<void> sign(X509* cert);
+  // With a digest of the caller's choosing instead of the key's own: only the lab's sha1-signature
+  // kind (CertificateAuthority::lab_issue) asks for a weaker one.
+  Result<void> sign_with_digest(X509* cert, const EVP_MD* digest);
   Result<void> sign(X509_REQ* req);
   Result<void> sign(X509_CRL* crl);
   // Signs an OCSP response as `signer` (the certificate of this key), including `certs` in it.

@@ -166,6 +166,13 @@ class Service {
   Result<void> mark_lab_instance(const Principal& who);
   // Errc::policy_refused unless this is a lab instance: the gate of every lab command.
   Result<void> require_lab_instance();
+  // The lab kit's issuance (docs/lab.md; CertificateAuthority::lab_issue): administrators only, on a
+  // lab instance only. A new key of `key` (any size: RSA-1024 included) and its certificate; a
+  // self-signed one has no row and is recorded in the audit log alone.
+  Result<GeneratedCredentials> lab_issue(const Principal& who, LabIssueRequest request, const KeySpec& key);
+  // A CA the lab needs (an expired intermediate, a root outside the trust anchors, a long chain):
+  // the explicit validity window is the lab's; "LAB" goes into its name as for every lab CA.
+  Result<CaRecord> lab_create_ca(const Principal& who, LabCaRequest request);
 
   // --- audit
   Result<Page<AuditEntry>> audit_entries(const Principal& who, std::optional<std::string> cursor, std::size_t limit);

@@ -1,0 +1,148 @@
+// `lab ...`: the interop lab kit (docs/lab.md), only on a lab instance (`init --lab`); any other
+// instance refuses every lab command (exit 3) before it writes anything. The kinds, the minting and
+// the checks are fca::lab's; this file wires them to the instance (CRLs, the in-process OCSP
+// responder) and prints.
+#include <fmt/core.h>
+
+#include "command.hpp"
+#include "fca/core/x509.hpp"
+#include "fca/lab/lab.hpp"
+#include "files.hpp"
+
+namespace fca::app {
+namespace {
+
+struct LabOptions {
+  std::string kind;
+  std::string common_name;
+  std::string out_dir;
+  bool all = false;
+  std::string ocsp_url;
+};
+
+std::filesystem::path kit_directory(const Cli& cli, const std::string& given) {
+  return given.empty() ? cli.data_directory() / "lab" / "kit" : std::filesystem::path(given);
+}
+
+// The current CRL of every active CA, as PEM; a CA whose CRL cannot be made (an expired lab
+// intermediate) is left out: no relying party can use its CRL anyway.
+lab::CrlBundle crl_bundle(Instance& instance) {
+  return [&instance]() -> Result<std::string> {
+    auto cas = instance.service().list_cas(instance.operator_principal());
+    if (!cas) return std::unexpected(cas.error());
+    std::string bundle;
+    for (const auto& ca : *cas) {
+      if (ca.record.state != CaState::active) continue;
+      auto crl = instance.crls().current(ca.record);
+      if (!crl) {
+        instance.log().info("lab: no CRL of CA '{}' in crls.pem: {}", ca.record.name, crl.error().message);
+        continue;
+      }
+      const unsigned char* p = crl->der.data();
+      X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(crl->der.size())));
+      if (!parsed) return fail(Errc::storage, "the stored CRL of CA '" + ca.record.name + "' cannot be read");
+      bundle += to_pem(parsed.get());
+    }
+    return bundle;
+  };
+}
+
+// Every lab command starts here: the instance, and the refusal of a non-lab one before anything else.
+std::expected<std::unique_ptr<Instance>, int> open_lab(Cli& cli) {
+  auto instance = cli.open();
+  if (!instance) return std::unexpected(instance.error());
+  if (auto lab = (*instance)->service().require_lab_instance(); !lab) {
+    (*instance)->log().warn("lab command refused: {}", lab.error().message);
+    return std::unexpected(report(lab.error()));
+  }
+  return instance;
+}
+
+int run_mint(Cli& cli, const LabOptions& options) {
+  if (options.all == !options.kind.empty()) return report(exit_usage, "give one KIND or --all");
+  if (!options.all && !lab::is_kind(options.kind)) {
+    std::string known;
+    for (const auto& kind : lab::kind_names()) known += (known.empty() ? "" : ", ") + kind;
+    return report(exit_usage, "unknown lab kind '" + options.kind + "' (one of: " + known + ")");
+  }
+  if (options.all && !options.common_name.empty()) return report(exit_usage, "--cn goes with one KIND, not --all");
+  auto instance = open_lab(cli);
+  if (!instance) return instance.error();
+  const auto directory = kit_directory(cli, options.out_dir);
+  if (auto made = ensure_private_directory(directory); !made) return report(made.error());
+  lab::Minter minter((*instance)->service(), (*instance)->operator_principal(), crl_bundle(**instance));
+  auto entries = options.all ? minter.mint_all(directory)
+                             : minter.mint(options.kind,
+                                           options.common_name.empty() ? options.kind + ".localhost" : options.common_name,
+                                           directory);
+  if (!entries) return report(entries.error());
+  (*instance)->log().info("lab: minted {} certificate(s) into {}", entries->size(), directory.string());
+  fmt::print("lab certificates in {} (keys unencrypted, mode 0600; trust anchor root.pem; CRLs crls.pem; "
+             "manifest.json):\n",
+             directory.string());
+  for (const auto& entry : *entries) {
+    fmt::print("  {:<24} {:<40} {}\n", entry["name"].get<std::string>(), entry["serial"].get<std::string>(),
+               entry["client_must"].get<std::string>());
+  }
+  return exit_ok;
+}
+
+int run_check(Cli& cli, const LabOptions& options) {
+  auto instance = open_lab(cli);
+  if (!instance) return instance.error();
+  auto& ocsp = (*instance)->ocsp();
+  if (options.ocsp_url.empty()) {
+    // The in-process responder needs its signer certificates; a CA that cannot have one (an expired
+    // lab intermediate) is named in the error and does not stop the others.
+    if (auto signers = ocsp.ensure_signers(); !signers) {
+      (*instance)->log().info("lab check: OCSP signers: {}", signers.error().message);
+    }
+  }
+  lab::CheckOptions check{
+      .directory = kit_directory(cli, options.out_dir),
+      .ocsp_url = options.ocsp_url.empty() ? std::nullopt : std::optional(options.ocsp_url),
+      .ocsp_responder = [&ocsp](std::span<const std::uint8_t> request) { return ocsp.respond(request).der; },
+      .crls = crl_bundle(**instance),
+      .openssl = "openssl",
+  };
+  auto outcomes = lab::run_checks(check);
+  if (!outcomes) return report(outcomes.error());
+  std::size_t differing = 0;
+  for (const auto& o : *outcomes) {
+    fmt::print("{:<8} {:<22} {} {}: expected \"{}\", seen \"{}\"\n", o.matches ? "ok" : "DIFFERS", o.entry, o.tool,
+               o.what, o.expected, o.seen);
+    if (!o.matches) {
+      ++differing;
+      (*instance)->log().warn("lab check: {} {} ({}): expected '{}', saw '{}'", o.entry, o.tool, o.what, o.expected,
+                              o.seen);
+      fmt::print("         output: {}\n", o.output.substr(0, 600));
+    }
+  }
+  fmt::print("{} of {} checks as expected\n", outcomes->size() - differing, outcomes->size());
+  return differing == 0 ? exit_ok : exit_failure;
+}
+
+}  // namespace
+
+CLI::App* register_lab_commands(CLI::App& app, Cli& cli) {
+  auto* lab = app.add_subcommand("lab", "the interop lab kit, on a lab instance only (init --lab; docs/lab.md)");
+  lab->require_subcommand(1);
+
+  auto mint_options = std::make_shared<LabOptions>();
+  auto* mint = lab->add_subcommand("mint", "write key, certificate and chain of a lab KIND (or --all, with manifest.json)");
+  mint->add_option("KIND", mint_options->kind, "the kind (docs/lab.md): valid, expired, revoked, wrong-eku, ...");
+  mint->add_flag("--all", mint_options->all, "every kind, with manifest.json");
+  mint->add_option("--cn", mint_options->common_name, "the name the certificate is for (default KIND.localhost)");
+  mint->add_option("--out-dir", mint_options->out_dir, "where the files go (default DIR/lab/kit)");
+  cli.on(mint, [&cli, mint_options] { return run_mint(cli, *mint_options); });
+
+  auto check_options = std::make_shared<LabOptions>();
+  auto* check = lab->add_subcommand("check", "run openssl verify, ocsp and s_client against every minted kind");
+  check->add_option("--kit-dir", check_options->out_dir, "the directory lab mint wrote (default DIR/lab/kit)");
+  check->add_option("--ocsp-url", check_options->ocsp_url,
+                    "ask this running responder (e.g. http://127.0.0.1:8080/ocsp) instead of the in-process one");
+  cli.on(check, [&cli, check_options] { return run_check(cli, *check_options); });
+  return lab;
+}
+
+}  // namespace fca::app
