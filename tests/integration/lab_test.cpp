@@ -174,6 +174,14 @@ TEST_CASE("lab: mint --all then lab check; each kind behaves as its manifest say
   // With the real serve: its CRL over HTTP marks the revoked kind, and lab check passes against the
   // running OCSP responder too.
   serve.start();
+  {
+    // The expired and revoked intermediates are broken on purpose: the instance is still ready.
+    const auto port = std::to_string(serve.https_port());
+    auto ready = run("curl -sS --max-time 10 --cacert " + shell_quote(pki.root_pem().string()) + " --resolve localhost:" +
+                     port + ":127.0.0.1 https://localhost:" + port + "/readyz");
+    INFO(ready.output << "\n" << serve.log());
+    CHECK(contains(ready.output, "\"ready\":true"));
+  }
   auto crl = serve.http("", "/crl/issuing.crl");
   REQUIRE(crl.status == 200);
   const auto crl_pem = pki.file("issuing-crl.pem");

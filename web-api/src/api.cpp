@@ -775,9 +775,12 @@ http::Response Handlers::readyz() {
     const auto now = deps_.clock.now();
     const auto crl_status = deps_.crls.status();
     const auto signer_status = deps_.ocsp.signer_status();
+    const auto lab = deps_.service.is_lab_instance();
+    if (!lab) problems.push_back("the lab mark cannot be read: " + lab.error().message);
     for (const auto& ca : *cas) {
       if (ca.record.state != CaState::active) continue;
       const auto& name = ca.record.name;
+      if (lab && *lab && name.starts_with(service::Service::kLabCaPrefix)) continue;  // broken on purpose
       if (ca.record.not_after <= now) problems.push_back("CA " + name + ": certificate expired");
       if (auto s = crl_status.find(ca.record.id); s != crl_status.end() && s->second.failing) {
         problems.push_back("CA " + name + ": CRL refresh failing: " + s->second.last_error);

@@ -166,6 +166,9 @@ class Service {
   Result<void> mark_lab_instance(const Principal& who);
   // Errc::policy_refused unless this is a lab instance: the gate of every lab command.
   Result<void> require_lab_instance();
+  // On a lab instance, the CAs the lab kit makes (an expired and a revoked intermediate on purpose,
+  // the manufacturer root, ...) are named with this prefix; health checks leave them out.
+  static constexpr std::string_view kLabCaPrefix = "lab-";
   // The lab kit's issuance (docs/lab.md; CertificateAuthority::lab_issue): administrators only, on a
   // lab instance only. A new key of `key` (any size: RSA-1024 included) and its certificate; a
   // self-signed one has no row and is recorded in the audit log alone.
