@@ -56,7 +56,9 @@ class Nginx {
   Nginx& operator=(const Nginx&) = delete;
 
   std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
-  std::string access_log() const { return read_file(work_ / "access.log"); }
+  std::string logs() const {
+    return "nginx access log:\n" + read_file(work_ / "access.log") + "nginx error log:\n" + read_file(work_ / "error.log");
+  }
 
  private:
   std::filesystem::path work_;
@@ -88,7 +90,7 @@ TEST_CASE("ocsp export: nginx serves the exported answers, CRLs and CA certifica
     const auto request = server.ocsp_request(cert, name + ".req", "-no_nonce");
     const auto path = "/ocsp/" + percent_encode_base64(base64(read_file(request)));
     auto response = server.http("", nginx.url(path));
-    INFO(response.curl_output << "\n" << response.headers);
+    INFO(response.curl_output << "\n" << response.headers << nginx.logs() << "serve:\n" << server.log());
     REQUIRE(response.status == 200);
     CHECK(response.header("Content-Type") == "application/ocsp-response");
     return std::make_pair(response, path);
