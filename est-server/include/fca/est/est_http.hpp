@@ -49,13 +49,27 @@ class EstFrontEnd {
     int status;
     std::string reason;
   };
+  // What the audit entry of one EST request says (every simpleenroll, simplereenroll and serverkeygen
+  // is audited, refusals included): filled in as the request is decided.
+  struct Decision {
+    std::string operation;
+    std::string subject;  // RFC 2253 subject of the client certificate ("" none presented)
+    std::string anchor;   // the root that vouched for it, or the CA that issued it (re-enrolment)
+    std::string profile;  // asked for (the label's first) or renewed (the old certificate's)
+    std::string serial;   // of the certificate issued
+  };
+  http::Response audited(const EstLabel& label, const http::Request& request, Decision& decision,
+                         http::Response response) const;
+  http::Response simpleenroll(const EstLabel& label, const http::Request& request, Decision& decision) const;
+  http::Response simplereenroll(const EstLabel& label, const http::Request& request, Decision& decision) const;
+  http::Response serverkeygen(const EstLabel& label, const http::Request& request, Decision& decision) const;
   static Refusal refusal_of(const Error& error);
   http::Response refuse(const http::Request& request, const EstLabel& label, Refusal refusal) const;
   http::Response certificate_response(const X509* certificate) const;
   std::optional<Refusal> check_csr_request(const http::Request& request) const;
-  Result<service::Principal> enrollee(const EstLabel& label, const http::Request& request, std::string& anchor) const;
+  Result<service::Principal> enrollee(const EstLabel& label, const http::Request& request, Decision& decision) const;
   http::Response pending_or_issued(const EstLabel& label, const http::Request& request, const service::Principal& who,
-                                   const std::string& csr_pem) const;
+                                   const std::string& csr_pem, Decision& decision) const;
 
   service::Service& service_;
   EstSettings settings_;
