@@ -119,6 +119,7 @@ int run_cli(int argc, const char* const* argv) {
   register_serve_command(app, cli);
   register_dns_sd_command(app, cli);
   register_token_commands(app, cli);
+  register_est_commands(app, cli);
 
   try {
     app.parse(argc, argv);

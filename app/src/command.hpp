@@ -69,6 +69,7 @@ void register_maintenance_commands(CLI::App& app, Cli& cli);
 void register_serve_command(CLI::App& app, Cli& cli);
 void register_dns_sd_command(CLI::App& app, Cli& cli);
 void register_token_commands(CLI::App& app, Cli& cli);
+void register_est_commands(CLI::App& app, Cli& cli);
 
 // Builds the command line parser and runs the chosen subcommand.
 int run_cli(int argc, const char* const* argv);

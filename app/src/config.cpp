@@ -395,6 +395,11 @@ void read_est(Section est, Config& config) {
       out.approval = *v;
     }
     if (auto v = section.integer("retry_after_seconds", 1, 86400)) out.retry_after_seconds = *v;
+    if (auto v = section.boolean("http_basic")) out.http_basic = *v;
+    if (auto v = section.boolean("channel_binding")) out.channel_binding = *v;
+    if (out.http_basic && out.label.empty()) {
+      section.problems().add(section.path_of("http_basic"), "the default label (BCP-003-03) never asks for HTTP authentication");
+    }
     auto trust = section.section("trust");
     const auto any_path = [](const std::string& p) { return !p.empty(); };
     if (auto v = trust.text_list("roots", any_path, "must be a path")) out.trust.roots = *v;
@@ -695,6 +700,8 @@ nlohmann::ordered_json Config::to_json() const {
                       {"profiles", l.profiles},
                       {"approval", l.approval},
                       {"retry_after_seconds", l.retry_after_seconds},
+                      {"http_basic", l.http_basic},
+                      {"channel_binding", l.channel_binding},
                       {"trust",
                        {{"roots", l.trust.roots},
                         {"intermediates", l.trust.intermediates},

@@ -77,6 +77,8 @@ struct EstLabelConfig {
   std::vector<std::string> profiles{"nmos-node"};  // the first is the one issued
   std::string approval = "auto";                   // "auto" or "manual"
   int retry_after_seconds = 30;
+  bool http_basic = false;  // first enrolment may authenticate by a per-device credential (`est credential create`)
+  bool channel_binding = false;  // every enrolment CSR proves possession: TLS channel binding in challengePassword
   EstTrustConfig trust;
 };
 

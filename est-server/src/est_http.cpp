@@ -1,6 +1,7 @@
 #include "fca/est/est_http.hpp"
 
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -87,7 +88,9 @@ http::Response EstFrontEnd::refuse(const http::Request& request, const EstLabel&
   }
   log_->warn("EST {} {} (label '{}'): {} {}", http::escape_for_log(request.peer), http::escape_for_log(request.target),
              label.name, refusal.status, refusal.reason);
-  return http::text_response(refusal.status, refusal.reason);
+  auto response = http::text_response(refusal.status, refusal.reason);
+  if (refusal.status == 401) response.set("WWW-Authenticate", "Basic realm=\"facility-ca EST " + label.name + "\"");
+  return response;
 }
 
 http::Response EstFrontEnd::certificate_response(const X509* certificate) const {
@@ -105,9 +108,27 @@ std::optional<EstFrontEnd::Refusal> EstFrontEnd::check_csr_request(const http::R
   return std::nullopt;
 }
 
+std::optional<EstFrontEnd::Refusal> EstFrontEnd::check_channel_binding(const EstLabel& label, const http::Request& request,
+                                                                    const X509_REQ* csr) const {
+  if (!label.channel_binding) return std::nullopt;
+  if (request.channel_binding.empty()) return Refusal{403, "this connection has no TLS channel binding"};
+  const auto presented = challenge_password(csr);
+  if (!presented) {
+    return Refusal{403, "the label requires the TLS channel binding (" + request.channel_binding_type +
+                            ", base64) in the CSR's challengePassword"};
+  }
+  const auto expected = encode_base64_lines(request.channel_binding);
+  const std::string_view wanted = std::string_view(expected).substr(0, expected.find('\r'));
+  if (presented->size() != wanted.size() || CRYPTO_memcmp(presented->data(), wanted.data(), wanted.size()) != 0) {
+    return Refusal{403, "the CSR's challengePassword is not this connection's " + request.channel_binding_type};
+  }
+  return std::nullopt;
+}
+
 Result<service::Principal> EstFrontEnd::enrollee(const EstLabel& label, const http::Request& request,
                                                  Decision& decision) const {
   if (!request.tls) return fail(Errc::policy_refused, "EST needs TLS");
+  if (label.http_basic) return basic_enrollee(label, request, decision);
   if (request.client_chain.empty()) return fail(Errc::policy_refused, "no client certificate");
   if (!label.trust) return fail(Errc::policy_refused, "label trusts no manufacturer");
   auto client = label.trust->verify(request.client_chain, service_.clock().now());
@@ -116,6 +137,32 @@ Result<service::Principal> EstFrontEnd::enrollee(const EstLabel& label, const ht
   decision.anchor = client->anchor;
   return service::Principal::est(client->subject, {label.ca},
                                  std::set<std::string>(label.profiles.begin(), label.profiles.end()));
+}
+
+Result<service::Principal> EstFrontEnd::basic_enrollee(const EstLabel& label, const http::Request& request,
+                                                       Decision& decision) const {
+  const std::set<std::string> profiles(label.profiles.begin(), label.profiles.end());
+  // A manufacturer certificate still enrols where the label trusts its root; otherwise the device's credential.
+  if (!request.client_chain.empty() && label.trust && !label.trust->empty()) {
+    if (auto client = label.trust->verify(request.client_chain, service_.clock().now())) {
+      decision.subject = client->subject;
+      decision.anchor = client->anchor;
+      return service::Principal::est(client->subject, {label.ca}, profiles);
+    }
+  }
+  if (!request.has_header("Authorization")) {
+    decision.challenge = true;
+    return fail(Errc::policy_refused, "HTTP Basic credentials required");
+  }
+  if (!settings_.credentials) return fail(Errc::internal, "no credential store for HTTP Basic");
+  auto credential = settings_.credentials->authenticate(label.name, request.header("Authorization"));
+  if (!credential) {
+    decision.challenge = credential.error().code == Errc::policy_refused;
+    return std::unexpected(credential.error());
+  }
+  decision.subject = CredentialService::subject_of(*credential);
+  decision.anchor = "est-credential:" + std::to_string(credential->id);
+  return service::Principal::est(decision.subject, {label.ca}, profiles);
 }
 
 http::Response EstFrontEnd::cacerts(const EstLabel& label, const http::Request& request) const {
@@ -132,11 +179,11 @@ http::Response EstFrontEnd::cacerts(const EstLabel& label, const http::Request& 
   return response;
 }
 
-http::Response EstFrontEnd::csrattrs(const EstLabel&, const http::Request&) const {
+http::Response EstFrontEnd::csrattrs(const EstLabel& label, const http::Request&) const {
   // Every label issues TLS certificates (nmos-node, server, client): say which keys and algorithms
-  // policy accepts and which extensions the profile sets. No label requires channel binding, so no
-  // challengePassword is asked for.
-  http::Response response(200, encode_base64_lines(tls_csr_attributes()), "application/csrattrs");
+  // policy accepts and which extensions the profile sets, and ask for challengePassword where the
+  // label requires the TLS channel binding in it.
+  http::Response response(200, encode_base64_lines(tls_csr_attributes(label.channel_binding)), "application/csrattrs");
   response.set("Content-Transfer-Encoding", "base64");
   return response;
 }
@@ -192,12 +239,13 @@ http::Response EstFrontEnd::pending_or_issued(const EstLabel& label, const http:
 
 http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Request& request, Decision& decision) const {
   auto who = enrollee(label, request, decision);
-  if (!who) return refuse(request, label, refusal_of(who.error()));
+  if (!who) return refuse(request, label, decision.challenge ? Refusal{401, who.error().message} : refusal_of(who.error()));
   if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
   auto der = csr_der_of_body(request.body);
   if (!der) return refuse(request, label, refusal_of(der.error()));
   auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
   if (!csr) return refuse(request, label, refusal_of(csr.error()));
+  if (auto refused = check_channel_binding(label, request, csr->get())) return refuse(request, label, *refused);
   const std::string csr_pem = to_pem(csr->get());
   log_->info("EST {}: simpleenroll by {} (vouched for by {}), label '{}', profile {}", http::escape_for_log(request.peer),
              who->id, decision.anchor, label.name, label.profiles.front());
@@ -224,6 +272,11 @@ http::Response EstFrontEnd::simplereenroll(const EstLabel& label, const http::Re
   const unsigned char* p = leaf_der.data();
   X509Ptr leaf(d2i_X509(nullptr, &p, static_cast<long>(leaf_der.size())));
   if (!leaf) return refuse(request, label, {403, "client certificate does not parse"});
+  if (label.channel_binding) {
+    auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
+    if (!csr) return refuse(request, label, refusal_of(csr.error()));
+    if (auto refused = check_channel_binding(label, request, csr->get())) return refuse(request, label, *refused);
+  }
   // What vouches for a renewal is this instance's CA that issued the certificate presented.
   decision.subject = name_to_string(X509_get_subject_name(leaf.get()));
   decision.anchor = name_to_string(X509_get_issuer_name(leaf.get()));
@@ -240,12 +293,13 @@ http::Response EstFrontEnd::simplereenroll(const EstLabel& label, const http::Re
 
 http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Request& request, Decision& decision) const {
   auto who = enrollee(label, request, decision);
-  if (!who) return refuse(request, label, refusal_of(who.error()));
+  if (!who) return refuse(request, label, decision.challenge ? Refusal{401, who.error().message} : refusal_of(who.error()));
   if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
   auto der = csr_der_of_body(request.body);
   if (!der) return refuse(request, label, refusal_of(der.error()));
   auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
   if (!csr) return refuse(request, label, refusal_of(csr.error()));
+  if (auto refused = check_channel_binding(label, request, csr->get())) return refuse(request, label, *refused);
   // The CSR says which names and which kind of key (RFC 7030 §4.4.1); its key is not used.
   EVP_PKEY* csr_key = X509_REQ_get0_pubkey(csr->get());
   if (!csr_key || X509_REQ_verify(csr->get(), csr_key) != 1) {
