@@ -236,6 +236,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
 
   for (const auto& listener_config : config.serve.listeners) {
     auto router = std::make_shared<http::Router>(instance.logger());
+    router->allow_origins(listener_config.cors_origins);
     const auto carries = [&](std::string_view frontend) {
       return std::ranges::find(listener_config.frontends, frontend) != listener_config.frontends.end();
     };
