@@ -415,6 +415,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       }
       return;
     }
+    // Without the extended master secret (RFC 7627) tls-unique can be the same on two connections
+    // (the triple handshake attack): no binding then, so a label that requires one refuses.
+    if (SSL_get_extms_support(ssl) != 1) return;
     unsigned char finished[EVP_MAX_MD_SIZE];
     const std::size_t n = SSL_session_reused(ssl) ? SSL_get_finished(ssl, finished, sizeof finished)
                                                   : SSL_get_peer_finished(ssl, finished, sizeof finished);
