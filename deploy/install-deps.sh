@@ -13,6 +13,7 @@ packages=(
   softhsm2 libengine-pkcs11-openssl libp11-dev opensc
   libp11-kit-dev  # pkcs11.h: the key store generates token keys through the PKCS#11 C API
   curl
+  python3      # tests/integration/est_channel_binding_client.py: tls-unique of a TLS 1.2 connection (ssl module)
   clang-16 libclang-rt-16-dev  # fuzz/run.sh: libFuzzer (clang 14 cannot compile libstdc++ 12's <expected>)
   testssl.sh   # the EST listener's BCP-003-01 check in tests/integration/est_test.cpp
   bind9-utils  # named-checkzone: `facility-ca dns-sd` output in tests

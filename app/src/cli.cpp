@@ -121,6 +121,7 @@ int run_cli(int argc, const char* const* argv) {
   register_token_commands(app, cli);
   register_ocsp_commands(app, cli);
   register_lab_fault_commands(*register_lab_commands(app, cli), cli);
+  register_est_commands(app, cli);
 
   try {
     app.parse(argc, argv);

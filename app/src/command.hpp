@@ -74,6 +74,7 @@ void register_ocsp_commands(CLI::App& app, Cli& cli);
 CLI::App* register_lab_commands(CLI::App& app, Cli& cli);
 // Adds `fault ...` to the given `lab` group.
 void register_lab_fault_commands(CLI::App& lab, Cli& cli);
+void register_est_commands(CLI::App& app, Cli& cli);
 
 // Builds the command line parser and runs the chosen subcommand.
 int run_cli(int argc, const char* const* argv);

@@ -295,6 +295,18 @@ bool is_http_path(const std::string& s) {
                        std::ranges::all_of(s, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.'; }));
 }
 
+// A serialised web origin (RFC 6454): scheme, host, optional port; no path, no wildcard.
+bool is_web_origin(const std::string& s) {
+  const auto scheme_end = s.find("://");
+  if (scheme_end == std::string::npos) return false;
+  const std::string scheme = s.substr(0, scheme_end);
+  const std::string rest = s.substr(scheme_end + 3);
+  if ((scheme != "https" && scheme != "http") || rest.empty()) return false;
+  return std::ranges::all_of(rest, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+  });
+}
+
 void read_listener(Section listener, ListenerConfig& out) {
   if (auto v = listener.text("address", is_bind_address,
                              "must be an IPv4 or IPv6 address (\"127.0.0.1\", \"::1\", \"0.0.0.0\") or \"localhost\"")) {
@@ -307,6 +319,10 @@ void read_listener(Section listener, ListenerConfig& out) {
     std::set<std::string> distinct(v->begin(), v->end());
     if (distinct.size() != v->size()) listener.problems().add(listener.path_of("frontends"), "names a frontend twice");
     out.frontends = *v;
+  }
+  if (auto v = listener.text_list("cors_origins", is_web_origin,
+                                  "must be an origin as a browser sends it: \"https://host\" or \"https://host:port\" (no path, no \"*\")")) {
+    out.cors_origins = *v;
   }
   auto tls = listener.section("tls");
   if (tls.present()) {
@@ -395,6 +411,11 @@ void read_est(Section est, Config& config) {
       out.approval = *v;
     }
     if (auto v = section.integer("retry_after_seconds", 1, 86400)) out.retry_after_seconds = *v;
+    if (auto v = section.boolean("http_basic")) out.http_basic = *v;
+    if (auto v = section.boolean("channel_binding")) out.channel_binding = *v;
+    if (out.http_basic && out.label.empty()) {
+      section.problems().add(section.path_of("http_basic"), "the default label (BCP-003-03) never asks for HTTP authentication");
+    }
     auto trust = section.section("trust");
     const auto any_path = [](const std::string& p) { return !p.empty(); };
     if (auto v = trust.text_list("roots", any_path, "must be a path")) out.trust.roots = *v;
@@ -654,6 +675,7 @@ nlohmann::ordered_json Config::to_json() const {
   nlohmann::ordered_json listeners = nlohmann::ordered_json::array();
   for (const auto& l : serve.listeners) {
     nlohmann::ordered_json listener{{"address", l.address}, {"port", l.port}, {"frontends", l.frontends}};
+    listener["cors_origins"] = l.cors_origins;
     if (l.https) {
       nlohmann::ordered_json tls{{"names", l.tls_names}, {"ca", l.tls_ca}, {"session_tickets", l.tls_session_tickets}};
       if (l.tls_certificate && l.tls_key) {
@@ -699,6 +721,8 @@ nlohmann::ordered_json Config::to_json() const {
                       {"profiles", l.profiles},
                       {"approval", l.approval},
                       {"retry_after_seconds", l.retry_after_seconds},
+                      {"http_basic", l.http_basic},
+                      {"channel_binding", l.channel_binding},
                       {"trust",
                        {{"roots", l.trust.roots},
                         {"intermediates", l.trust.intermediates},

@@ -60,6 +60,8 @@ struct ListenerConfig {
   std::vector<std::string> tls_names{"localhost"};  // every DNS name (and address) the listener is reached by
   std::string tls_ca = "issuing";
   bool tls_session_tickets = false;
+  // CORS: origins whose browser pages may read this listener's answers ([]: CORS off, no header ever).
+  std::vector<std::string> cors_origins;
 };
 
 // EST (RFC 7030) labels: /.well-known/est/ is the label "", /.well-known/est/<label>/ the others.
@@ -77,6 +79,8 @@ struct EstLabelConfig {
   std::vector<std::string> profiles{"nmos-node"};  // the first is the one issued
   std::string approval = "auto";                   // "auto" or "manual"
   int retry_after_seconds = 30;
+  bool http_basic = false;  // first enrolment may authenticate by a per-device credential (`est credential create`)
+  bool channel_binding = false;  // every enrolment CSR proves possession: TLS channel binding in challengePassword
   EstTrustConfig trust;
 };
 

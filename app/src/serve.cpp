@@ -51,7 +51,9 @@ Result<est::EstSettings> est_settings(const Instance& instance) {
                                        .profiles = label.profiles,
                                        .manual_approval = label.approval == "manual",
                                        .retry_after_seconds = label.retry_after_seconds,
-                                       .trust = std::move(*trust)});
+                                       .trust = std::move(*trust),
+                                       .http_basic = label.http_basic,
+                                       .channel_binding = label.channel_binding});
   }
   return out;
 }
@@ -244,6 +246,8 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
     log.error("{}", est_config.error().message);
     return 1;
   }
+  est::CredentialService est_credentials(instance.database(), instance.clock());
+  est_config->credentials = &est_credentials;
   const est::EstFrontEnd est_front_end(instance.service(), std::move(*est_config), instance.logger());
   std::vector<std::pair<std::size_t, std::unique_ptr<ListenerTls>>> https_listeners;  // listener index, its TLS
   const api::ApiFrontEnd api_front_end(
@@ -255,6 +259,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
 
   for (const auto& listener_config : config.serve.listeners) {
     auto router = std::make_shared<http::Router>(instance.logger());
+    router->allow_origins(listener_config.cors_origins);
     const auto carries = [&](std::string_view frontend) {
       return std::ranges::find(listener_config.frontends, frontend) != listener_config.frontends.end();
     };

@@ -1715,4 +1715,108 @@ Result<void> Database::read_connection(const std::function<Result<void>(sqlite3*
   return body(impl_->db());
 }
 
+// ---- EST enrolment credentials (HTTP Basic labels) ----
+
+namespace {
+
+constexpr const char* kEstCredentialColumns =
+    "id, label, username, secret_hash, one_time, created_by, created_at, expires_at, spent_at, revoked_at, last_used_at";
+
+Result<EstCredentialRecord> read_est_credential(const Statement& row) {
+  EstCredentialRecord c;
+  c.id = row.column_int(0);
+  c.label = row.column_text(1);
+  c.username = row.column_text(2);
+  c.secret_hash = row.column_text(3);
+  c.one_time = row.column_int(4) != 0;
+  c.created_by = row.column_text(5);
+  c.created_at = from_unix(row.column_int(6));
+  c.expires_at = optional_time(row.column_optional_int(7));
+  c.spent_at = optional_time(row.column_optional_int(8));
+  c.revoked_at = optional_time(row.column_optional_int(9));
+  c.last_used_at = optional_time(row.column_optional_int(10));
+  return c;
+}
+
+}  // namespace
+
+Result<std::int64_t> Database::insert_est_credential(const EstCredentialRecord& c, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->write_transaction("storing an EST credential", [&]() -> Result<std::int64_t> {
+    auto insert = impl_->prepare(
+        "INSERT INTO est_credentials (label, username, secret_hash, one_time, created_by, created_at, expires_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!insert) return std::unexpected(insert.error());
+    insert->bind(1, std::string_view(c.label))
+        .bind(2, std::string_view(c.username))
+        .bind(3, std::string_view(c.secret_hash))
+        .bind(4, std::int64_t{c.one_time ? 1 : 0})
+        .bind(5, std::string_view(c.created_by))
+        .bind(6, to_unix(c.created_at))
+        .bind(7, optional_unix(c.expires_at));
+    if (auto inserted = insert->run("inserting an EST credential"); !inserted) {
+      if (insert->extended_error_code() == SQLITE_CONSTRAINT_UNIQUE) {
+        return fail(Errc::conflict, "label '" + c.label + "' has a usable credential for '" + c.username + "' already");
+      }
+      return std::unexpected(inserted.error());
+    }
+    const std::int64_t id = sqlite3_last_insert_rowid(impl_->db());
+    if (auto logged = impl_->append_audit(audit); !logged) return std::unexpected(logged.error());
+    return id;
+  });
+}
+
+Result<std::vector<EstCredentialRecord>> Database::list_est_credentials(std::optional<std::string_view> label) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kEstCredentialColumns, " FROM est_credentials WHERE ?1 IS NULL OR label = ?1 ORDER BY id"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, label ? std::optional<std::string>(std::string(*label)) : std::nullopt);
+  return query_all<EstCredentialRecord>(*select, "listing EST credentials", read_est_credential);
+}
+
+Result<EstCredentialRecord> Database::find_usable_est_credential(std::string_view label, std::string_view username) {
+  std::lock_guard lock(mutex_);
+  auto select = impl_->prepare(sql("SELECT ", kEstCredentialColumns,
+                                   " FROM est_credentials WHERE label = ?1 AND username = ?2 AND revoked_at IS NULL AND spent_at IS NULL"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, label).bind(2, username);
+  return query_one<EstCredentialRecord>(*select, "looking up an EST credential", read_est_credential, "no such EST credential");
+}
+
+Result<EstCredentialRecord> Database::revoke_est_credential(std::int64_t id, TimePoint at, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->write_transaction("revoking an EST credential", [&]() -> Result<EstCredentialRecord> {
+    auto update = impl_->prepare(
+        "UPDATE est_credentials SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL AND spent_at IS NULL");
+    if (!update) return std::unexpected(update.error());
+    update->bind(1, to_unix(at)).bind(2, id);
+    if (auto updated = update->run("revoking an EST credential"); !updated) return std::unexpected(updated.error());
+    const bool changed = sqlite3_changes(impl_->db()) == 1;
+    auto select = impl_->prepare(sql("SELECT ", kEstCredentialColumns, " FROM est_credentials WHERE id = ?1"));
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, id);
+    auto record = query_one<EstCredentialRecord>(*select, "reading an EST credential", read_est_credential,
+                                                 "no EST credential " + std::to_string(id));
+    if (!record) return record;
+    if (!changed) return fail(Errc::conflict, "EST credential " + std::to_string(id) + " is revoked or spent already");
+    if (auto logged = impl_->append_audit(audit); !logged) return std::unexpected(logged.error());
+    return record;
+  });
+}
+
+Result<void> Database::use_est_credential(std::int64_t id, bool one_time, TimePoint at, const AuditEvent& audit) {
+  std::lock_guard lock(mutex_);
+  return impl_->write_transaction("recording an EST credential's use", [&]() -> Result<void> {
+    // The WHERE clause makes spending atomic: of two requests with one one-time secret, one wins.
+    auto update = impl_->prepare(one_time ? "UPDATE est_credentials SET spent_at = ?1, last_used_at = ?1 "
+                                            "WHERE id = ?2 AND spent_at IS NULL AND revoked_at IS NULL"
+                                          : "UPDATE est_credentials SET last_used_at = ?1 WHERE id = ?2 AND revoked_at IS NULL");
+    if (!update) return std::unexpected(update.error());
+    update->bind(1, to_unix(at)).bind(2, id);
+    if (auto updated = update->run("recording an EST credential's use"); !updated) return updated;
+    if (sqlite3_changes(impl_->db()) != 1) return fail(Errc::conflict, "EST credential " + std::to_string(id) + " is no longer usable");
+    return impl_->append_audit(audit);
+  });
+}
+
 }  // namespace fca::db

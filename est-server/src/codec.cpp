@@ -158,7 +158,7 @@ constexpr std::uint8_t kSet = 0x31;
 
 }  // namespace
 
-std::vector<std::uint8_t> tls_csr_attributes() {
+std::vector<std::uint8_t> tls_csr_attributes(bool challenge_password) {
   const auto attribute = [](const char* type, std::initializer_list<std::vector<std::uint8_t>> values) {
     return tlv(kSequence, concat({oid(type), tlv(kSet, concat(values))}));
   };
@@ -169,7 +169,26 @@ std::vector<std::uint8_t> tls_csr_attributes() {
                             oid("1.2.840.113549.1.1.11"),                                   // sha256WithRSAEncryption
                             attribute("1.2.840.113549.1.9.14",                              // extensionRequest
                                       {oid("2.5.29.37"), oid("2.5.29.17")}),                // extKeyUsage, subjectAltName
+                            challenge_password ? oid("1.2.840.113549.1.9.7") : std::vector<std::uint8_t>{},
                         }));
+}
+
+std::optional<std::string> challenge_password(const X509_REQ* csr) {
+  const int index = X509_REQ_get_attr_by_NID(csr, NID_pkcs9_challengePassword, -1);
+  if (index < 0) return std::nullopt;
+  X509_ATTRIBUTE* attribute = X509_REQ_get_attr(csr, index);
+  if (!attribute || X509_ATTRIBUTE_count(attribute) != 1) return std::nullopt;
+  const ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(attribute, 0);
+  if (!value) return std::nullopt;
+  switch (value->type) {
+    case V_ASN1_PRINTABLESTRING:
+    case V_ASN1_UTF8STRING:
+    case V_ASN1_IA5STRING:
+    case V_ASN1_T61STRING: break;
+    default: return std::nullopt;
+  }
+  const ASN1_STRING* text = value->value.asn1_string;
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)), static_cast<std::size_t>(ASN1_STRING_length(text)));
 }
 
 std::string multipart_mixed(std::string_view boundary, const std::vector<MultipartPart>& parts) {

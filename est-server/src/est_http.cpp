@@ -1,5 +1,7 @@
 #include "fca/est/est_http.hpp"
 
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -86,7 +88,9 @@ http::Response EstFrontEnd::refuse(const http::Request& request, const EstLabel&
   }
   log_->warn("EST {} {} (label '{}'): {} {}", http::escape_for_log(request.peer), http::escape_for_log(request.target),
              label.name, refusal.status, refusal.reason);
-  return http::text_response(refusal.status, refusal.reason);
+  auto response = http::text_response(refusal.status, refusal.reason);
+  if (refusal.status == 401) response.set("WWW-Authenticate", "Basic realm=\"facility-ca EST " + label.name + "\"");
+  return response;
 }
 
 http::Response EstFrontEnd::certificate_response(const X509* certificate) const {
@@ -104,16 +108,61 @@ std::optional<EstFrontEnd::Refusal> EstFrontEnd::check_csr_request(const http::R
   return std::nullopt;
 }
 
+std::optional<EstFrontEnd::Refusal> EstFrontEnd::check_channel_binding(const EstLabel& label, const http::Request& request,
+                                                                    const X509_REQ* csr) const {
+  if (!label.channel_binding) return std::nullopt;
+  if (request.channel_binding.empty()) return Refusal{403, "this connection has no TLS channel binding"};
+  const auto presented = challenge_password(csr);
+  if (!presented) {
+    return Refusal{403, "the label requires the TLS channel binding (" + request.channel_binding_type +
+                            ", base64) in the CSR's challengePassword"};
+  }
+  const auto expected = encode_base64_lines(request.channel_binding);
+  const std::string_view wanted = std::string_view(expected).substr(0, expected.find('\r'));
+  if (presented->size() != wanted.size() || CRYPTO_memcmp(presented->data(), wanted.data(), wanted.size()) != 0) {
+    return Refusal{403, "the CSR's challengePassword is not this connection's " + request.channel_binding_type};
+  }
+  return std::nullopt;
+}
+
 Result<service::Principal> EstFrontEnd::enrollee(const EstLabel& label, const http::Request& request,
-                                                 std::string& anchor) const {
+                                                 Decision& decision) const {
   if (!request.tls) return fail(Errc::policy_refused, "EST needs TLS");
+  if (label.http_basic) return basic_enrollee(label, request, decision);
   if (request.client_chain.empty()) return fail(Errc::policy_refused, "no client certificate");
   if (!label.trust) return fail(Errc::policy_refused, "label trusts no manufacturer");
   auto client = label.trust->verify(request.client_chain, service_.clock().now());
   if (!client) return std::unexpected(client.error());
-  anchor = client->anchor;
+  decision.subject = client->subject;
+  decision.anchor = client->anchor;
   return service::Principal::est(client->subject, {label.ca},
                                  std::set<std::string>(label.profiles.begin(), label.profiles.end()));
+}
+
+Result<service::Principal> EstFrontEnd::basic_enrollee(const EstLabel& label, const http::Request& request,
+                                                       Decision& decision) const {
+  const std::set<std::string> profiles(label.profiles.begin(), label.profiles.end());
+  // A manufacturer certificate still enrols where the label trusts its root; otherwise the device's credential.
+  if (!request.client_chain.empty() && label.trust && !label.trust->empty()) {
+    if (auto client = label.trust->verify(request.client_chain, service_.clock().now())) {
+      decision.subject = client->subject;
+      decision.anchor = client->anchor;
+      return service::Principal::est(client->subject, {label.ca}, profiles);
+    }
+  }
+  if (!request.has_header("Authorization")) {
+    decision.challenge = true;
+    return fail(Errc::policy_refused, "HTTP Basic credentials required");
+  }
+  if (!settings_.credentials) return fail(Errc::internal, "no credential store for HTTP Basic");
+  auto credential = settings_.credentials->authenticate(label.name, request.header("Authorization"));
+  if (!credential) {
+    decision.challenge = credential.error().code == Errc::policy_refused;
+    return std::unexpected(credential.error());
+  }
+  decision.subject = CredentialService::subject_of(*credential);
+  decision.anchor = "est-credential:" + std::to_string(credential->id);
+  return service::Principal::est(decision.subject, {label.ca}, profiles);
 }
 
 http::Response EstFrontEnd::cacerts(const EstLabel& label, const http::Request& request) const {
@@ -130,17 +179,18 @@ http::Response EstFrontEnd::cacerts(const EstLabel& label, const http::Request& 
   return response;
 }
 
-http::Response EstFrontEnd::csrattrs(const EstLabel&, const http::Request&) const {
+http::Response EstFrontEnd::csrattrs(const EstLabel& label, const http::Request&) const {
   // Every label issues TLS certificates (nmos-node, server, client): say which keys and algorithms
-  // policy accepts and which extensions the profile sets. No label requires channel binding, so no
-  // challengePassword is asked for.
-  http::Response response(200, encode_base64_lines(tls_csr_attributes()), "application/csrattrs");
+  // policy accepts and which extensions the profile sets, and ask for challengePassword where the
+  // label requires the TLS channel binding in it.
+  http::Response response(200, encode_base64_lines(tls_csr_attributes(label.channel_binding)), "application/csrattrs");
   response.set("Content-Transfer-Encoding", "base64");
   return response;
 }
 
 http::Response EstFrontEnd::pending_or_issued(const EstLabel& label, const http::Request& request,
-                                              const service::Principal& who, const std::string& csr_pem) const {
+                                              const service::Principal& who, const std::string& csr_pem,
+                                              Decision& decision) const {
   // The client's retry is the same CSR from the same client: find its enrolment.
   const auto reader = poll_reader(label);
   std::optional<service::EnrollmentInfo> existing;
@@ -183,32 +233,34 @@ http::Response EstFrontEnd::pending_or_issued(const EstLabel& label, const http:
   const unsigned char* p = der.data();
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) return refuse(request, label, {500, "stored certificate does not parse"});
+  decision.serial = *existing->record.certificate_serial;
   return certificate_response(cert.get());
 }
 
-http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Request& request) const {
-  std::string anchor;
-  auto who = enrollee(label, request, anchor);
-  if (!who) return refuse(request, label, refusal_of(who.error()));
+http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Request& request, Decision& decision) const {
+  auto who = enrollee(label, request, decision);
+  if (!who) return refuse(request, label, decision.challenge ? Refusal{401, who.error().message} : refusal_of(who.error()));
   if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
   auto der = csr_der_of_body(request.body);
   if (!der) return refuse(request, label, refusal_of(der.error()));
   auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
   if (!csr) return refuse(request, label, refusal_of(csr.error()));
+  if (auto refused = check_channel_binding(label, request, csr->get())) return refuse(request, label, *refused);
   const std::string csr_pem = to_pem(csr->get());
   log_->info("EST {}: simpleenroll by {} (vouched for by {}), label '{}', profile {}", http::escape_for_log(request.peer),
-             who->id, anchor, label.name, label.profiles.front());
-  if (label.manual_approval) return pending_or_issued(label, request, *who, csr_pem);
+             who->id, decision.anchor, label.name, label.profiles.front());
+  if (label.manual_approval) return pending_or_issued(label, request, *who, csr_pem, decision);
   auto issued = service_.issue(*who, IssueRequest{.csr = csr_pem,
                                                   .profile = label.profiles.front(),
                                                   .requester = {},
                                                   .ca = label.ca,
                                                   .validity_days = std::nullopt});
   if (!issued) return refuse(request, label, refusal_of(issued.error()));
+  decision.serial = issued->certificate.record.serial;
   return certificate_response(issued->certificate.certificate.get());
 }
 
-http::Response EstFrontEnd::simplereenroll(const EstLabel& label, const http::Request& request) const {
+http::Response EstFrontEnd::simplereenroll(const EstLabel& label, const http::Request& request, Decision& decision) const {
   // The certificate being renewed is the one the client proved it holds in the TLS handshake; the
   // service checks it was issued here, is neither revoked nor held nor expired, and that the CSR
   // asks for exactly its names.
@@ -220,24 +272,34 @@ http::Response EstFrontEnd::simplereenroll(const EstLabel& label, const http::Re
   const unsigned char* p = leaf_der.data();
   X509Ptr leaf(d2i_X509(nullptr, &p, static_cast<long>(leaf_der.size())));
   if (!leaf) return refuse(request, label, {403, "client certificate does not parse"});
+  if (label.channel_binding) {
+    auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
+    if (!csr) return refuse(request, label, refusal_of(csr.error()));
+    if (auto refused = check_channel_binding(label, request, csr->get())) return refuse(request, label, *refused);
+  }
+  // What vouches for a renewal is this instance's CA that issued the certificate presented.
+  decision.subject = name_to_string(X509_get_subject_name(leaf.get()));
+  decision.anchor = name_to_string(X509_get_issuer_name(leaf.get()));
   const auto who = service::Principal::est(name_to_string(X509_get_subject_name(leaf.get())), {label.ca},
                                            std::set<std::string>(label.profiles.begin(), label.profiles.end()));
   log_->info("EST {}: simplereenroll by {}, label '{}'", http::escape_for_log(request.peer), who.id, label.name);
   auto issued = service_.reenroll(who, std::string_view(reinterpret_cast<const char*>(leaf_der.data()), leaf_der.size()),
                                   std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
   if (!issued) return refuse(request, label, refusal_of(issued.error()));
+  decision.profile = issued->certificate.record.profile;
+  decision.serial = issued->certificate.record.serial;
   return certificate_response(issued->certificate.certificate.get());
 }
 
-http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Request& request) const {
-  std::string anchor;
-  auto who = enrollee(label, request, anchor);
-  if (!who) return refuse(request, label, refusal_of(who.error()));
+http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Request& request, Decision& decision) const {
+  auto who = enrollee(label, request, decision);
+  if (!who) return refuse(request, label, decision.challenge ? Refusal{401, who.error().message} : refusal_of(who.error()));
   if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
   auto der = csr_der_of_body(request.body);
   if (!der) return refuse(request, label, refusal_of(der.error()));
   auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
   if (!csr) return refuse(request, label, refusal_of(csr.error()));
+  if (auto refused = check_channel_binding(label, request, csr->get())) return refuse(request, label, *refused);
   // The CSR says which names and which kind of key (RFC 7030 §4.4.1); its key is not used.
   EVP_PKEY* csr_key = X509_REQ_get0_pubkey(csr->get());
   if (!csr_key || X509_REQ_verify(csr->get(), csr_key) != 1) {
@@ -248,7 +310,7 @@ http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Requ
   auto spec = KeySpec::parse(kind->name());
   if (!spec) return refuse(request, label, refusal_of(spec.error()));
   log_->info("EST {}: serverkeygen by {} (vouched for by {}), label '{}', {}", http::escape_for_log(request.peer), who->id,
-             anchor, label.name, spec->name());
+             decision.anchor, label.name, spec->name());
   auto made = service_.keygen_issue(*who, service::KeygenRequest{
                                               .common_name = common_name(X509_REQ_get_subject_name(csr->get())),
                                               .sans = requested_subject_alt_names(csr->get()),
@@ -259,6 +321,7 @@ http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Requ
                                               .pkcs12_password = std::nullopt,
                                           });
   if (!made) return refuse(request, label, refusal_of(made.error()));
+  decision.serial = made->issued.record.serial;
   auto key_der = pem_body(made->key_pem);
   if (!key_der) return refuse(request, label, {500, "generated key does not encode"});
   auto p7 = certs_only_pkcs7({made->issued.certificate.get()});
@@ -273,6 +336,65 @@ http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Requ
                           "multipart/mixed; boundary=" + boundary);
   OPENSSL_cleanse(key_der->data(), key_der->size());
   return response;
+}
+
+// Every decision about a certificate request is audited, refusals included: the principal (the
+// client certificate's subject), what vouched for it, the label, the profile and the result.
+http::Response EstFrontEnd::audited(const EstLabel& label, const http::Request& request, Decision& decision,
+                                    http::Response response) const {
+  if (decision.subject.empty() && !request.client_chain.empty()) {
+    const auto& der = request.client_chain.front();
+    const unsigned char* p = der.data();
+    if (X509Ptr leaf{d2i_X509(nullptr, &p, static_cast<long>(der.size()))}) {
+      decision.subject = name_to_string(X509_get_subject_name(leaf.get()));
+    }
+  }
+  if (decision.profile.empty()) decision.profile = label.profiles.front();
+  const char* result = response.status == 200 ? "issued" : response.status == 202 ? "pending" : "refused";
+  nlohmann::json detail = {{"label", label.name},
+                           {"trust_anchor", decision.anchor},
+                           {"profile", decision.profile},
+                           {"result", result},
+                           {"status", response.status},
+                           {"client", request.peer}};
+  if (!decision.serial.empty()) detail["serial"] = decision.serial;
+  if (response.status != 200) {
+    // text_response bodies read "<status> <phrase>: <reason>"; a 5xx names no reason to the client.
+    const auto colon = response.body.find(": ");
+    std::string reason = response.status >= 500 || colon == std::string::npos ? "internal error" : response.body.substr(colon + 2);
+    while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r')) reason.pop_back();
+    detail["reason"] = reason;
+  }
+  const auto who = service::Principal::est(decision.subject.empty() ? "(no client certificate)" : decision.subject,
+                                           {label.ca}, {decision.profile});
+  auto recorded = service_.record_decision(who, "est." + decision.operation, "est:" + path_of(label, decision.operation),
+                                           detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (!recorded) {
+    log_->error("EST {}: the {} decision for {} was not audited: {}", http::escape_for_log(request.peer),
+                decision.operation, who.id, recorded.error().message);
+  }
+  return response;
+}
+
+http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Request& request) const {
+  Decision decision;
+  decision.operation = "simpleenroll";
+  auto response = simpleenroll(label, request, decision);
+  return audited(label, request, decision, std::move(response));
+}
+
+http::Response EstFrontEnd::simplereenroll(const EstLabel& label, const http::Request& request) const {
+  Decision decision;
+  decision.operation = "simplereenroll";
+  auto response = simplereenroll(label, request, decision);
+  return audited(label, request, decision, std::move(response));
+}
+
+http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Request& request) const {
+  Decision decision;
+  decision.operation = "serverkeygen";
+  auto response = serverkeygen(label, request, decision);
+  return audited(label, request, decision, std::move(response));
 }
 
 }  // namespace fca::est

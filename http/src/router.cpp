@@ -57,7 +57,39 @@ Response Router::guarded(const Handler& handler, const Request& request) const {
   return text_response(500);
 }
 
-Dispatch Router::route(Request& request) const {
+bool Router::origin_allowed(const Request& request) const {
+  if (cors_origins_.empty() || !request.has_header("Origin")) return false;
+  return std::ranges::find(cors_origins_, request.header("Origin")) != cors_origins_.end();
+}
+
+Dispatch Router::with_cors(const Request& request, Dispatch dispatch) const {
+  if (cors_origins_.empty()) return dispatch;
+  const bool allowed = origin_allowed(request);
+  std::string origin(request.header("Origin"));
+  const auto decorate = [allowed, origin](Response& r) {
+    r.set("Vary", "Origin");  // the answer differs by Origin: a shared cache must not mix them
+    if (allowed) r.set("Access-Control-Allow-Origin", origin);
+  };
+  if (dispatch.now) {
+    decorate(*dispatch.now);
+    if (allowed && request.method == "OPTIONS" && request.has_header("Access-Control-Request-Method")) {
+      dispatch.now->set("Access-Control-Allow-Methods", std::string(dispatch.now->header("Allow")));
+      dispatch.now->set("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Transfer-Encoding, Idempotency-Key");
+      dispatch.now->set("Access-Control-Max-Age", "600");
+    }
+    return dispatch;
+  }
+  dispatch.later = [handler = std::move(dispatch.later), decorate](const Request& r) {
+    Response response = handler(r);
+    decorate(response);
+    return response;
+  };
+  return dispatch;
+}
+
+Dispatch Router::route(Request& request) const { return with_cors(request, route_without_cors(request)); }
+
+Dispatch Router::route_without_cors(Request& request) const {
   if (request.method == "OPTIONS" && request.target == "*") {
     Response r(204, "");
     r.headers.clear();

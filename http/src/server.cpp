@@ -290,6 +290,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         i2d_X509(cert, &p);
         client_chain_.push_back(std::move(der));
       };
+      channel_binding(ssl);
       if (X509* leaf = SSL_get0_peer_certificate(ssl)) {
         add(leaf);
         // On a server the peer chain excludes the leaf.
@@ -399,6 +400,32 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     send(std::move(response), method, target);
   }
 
+  // RFC 9266: TLS 1.3 exports 32 bytes under "EXPORTER-Channel-Binding" with an empty context. RFC 5929
+  // tls-unique: the first Finished message of the latest handshake, the client's in a full handshake,
+  // the server's in a resumed one.
+  void channel_binding(SSL* ssl) {
+    if (SSL_version(ssl) == TLS1_3_VERSION) {
+      static constexpr char kLabel[] = "EXPORTER-Channel-Binding";
+      channel_binding_.resize(32);
+      if (SSL_export_keying_material(ssl, channel_binding_.data(), channel_binding_.size(), kLabel, sizeof kLabel - 1,
+                                     nullptr, 0, 0) == 1) {
+        channel_binding_type_ = "tls-exporter";
+      } else {
+        channel_binding_.clear();
+      }
+      return;
+    }
+    // Without the extended master secret (RFC 7627) tls-unique can be the same on two connections
+    // (the triple handshake attack): no binding then, so a label that requires one refuses.
+    if (SSL_get_extms_support(ssl) != 1) return;
+    unsigned char finished[EVP_MAX_MD_SIZE];
+    const std::size_t n = SSL_session_reused(ssl) ? SSL_get_finished(ssl, finished, sizeof finished)
+                                                  : SSL_get_peer_finished(ssl, finished, sizeof finished);
+    if (n == 0 || n > sizeof finished) return;
+    channel_binding_.assign(finished, finished + n);
+    channel_binding_type_ = "tls-unique";
+  }
+
   void on_request() {
     phase_ = Phase::handling;
     disarm();
@@ -412,6 +439,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     request.peer = peer_;
     request.tls = kTls;
     request.client_chain = client_chain_;
+    request.channel_binding_type = channel_binding_type_;
+    request.channel_binding = channel_binding_;
     ++served_;
     http10_ = message.version() < 11;
     keep_alive_ = message.keep_alive() && served_ < server_.settings.limits.max_requests_per_connection;
@@ -565,6 +594,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::size_t discarded_ = 0;
   std::string peer_;
   std::vector<std::vector<std::uint8_t>> client_chain_;
+  std::string channel_binding_type_;
+  std::vector<std::uint8_t> channel_binding_;
   Phase phase_ = Phase::idle;
   Clock::time_point started_ = Clock::now();
   std::size_t served_ = 0;

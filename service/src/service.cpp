@@ -536,6 +536,15 @@ Result<EnrollmentInfo> Service::reject_enrollment(const Principal& who, std::int
 
 // ---------------------------------------------------------------- audit
 
+Result<void> Service::record_decision(const Principal& who, std::string action, std::string object,
+                                      std::string detail) {
+  const auto parsed = nlohmann::json::parse(detail, nullptr, false);
+  if (action.empty() || object.empty() || parsed.is_discarded() || !parsed.is_object()) {
+    return fail(Errc::invalid_input, "a decision needs an action, an object and a JSON object as detail");
+  }
+  return ctx_.audit.append(AuditEvent{who.id, std::move(action), std::move(object), std::move(detail), ctx_.clock.now()});
+}
+
 Result<Page<AuditEntry>> Service::audit_entries(const Principal& who, std::optional<std::string> cursor,
                                                 std::size_t limit) {
   if (auto ok = authorize(who, Action::read_audit); !ok) return std::unexpected(ok.error());

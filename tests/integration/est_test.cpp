@@ -4,73 +4,9 @@
 #include <set>
 #include <sstream>
 
-#include "raw_http.hpp"
+#include "est_client.hpp"
 
 using namespace fca::test;
-
-namespace {
-
-class EstClient {
- public:
-  explicit EstClient(ServeFixture& server) : server_(server) {}
-
-  std::string base(const std::string& label = "") const {
-    return "https://localhost:" + std::to_string(server_.https_port()) + "/.well-known/est/" +
-           (label.empty() ? "" : label + "/");
-  }
-  // curl trusting the instance's chain, resolving localhost to the loopback listener.
-  std::string trust() const {
-    return "--resolve localhost:" + std::to_string(server_.https_port()) + ":127.0.0.1 --cacert " +
-           shell_quote(server_.chain_pem().string()) + " ";
-  }
-  static std::string identity(const std::filesystem::path& cert, const std::filesystem::path& key) {
-    return "--cert " + shell_quote(cert.string()) + " --key " + shell_quote(key.string()) + " ";
-  }
-  HttpResponse post(const std::string& client, const std::string& operation, const std::filesystem::path& body,
-                    const std::string& content_type = "application/pkcs10", const std::string& label = "") {
-    return server_.http(trust() + client + "-H " + shell_quote("Content-Type: " + content_type) + " --data-binary @" +
-                            shell_quote(body.string()),
-                        base(label) + operation);
-  }
-  HttpResponse get(const std::string& operation, const std::string& label = "") {
-    return server_.http(trust(), base(label) + operation);
-  }
-
-  // The certificates of a base64 certs-only answer, as PEM in `out`.
-  CommandResult certificates(const HttpResponse& answer, const std::filesystem::path& out) const {
-    return run("openssl base64 -d -in " + shell_quote(answer.body_file.string()) +
-               " | openssl pkcs7 -inform DER -print_certs -out " + shell_quote(out.string()) + " 2>&1");
-  }
-  // openssl verify against the instance's chain, as a TLS server and as a TLS client.
-  void check_issued(const std::filesystem::path& pem) const {
-    for (const auto* purpose : {"sslserver", "sslclient"}) {
-      auto verified = run("openssl verify -purpose " + std::string(purpose) + " -CAfile " +
-                          shell_quote(server_.pki().root_pem().string()) + " -untrusted " +
-                          shell_quote(server_.pki().issuing_pem().string()) + " " + shell_quote(pem.string()) + " 2>&1");
-      INFO(purpose << ": " << verified.output);
-      CHECK(verified.exit_code == 0);
-    }
-    auto text = run("openssl x509 -noout -ext extendedKeyUsage -in " + shell_quote(pem.string()) + " 2>&1");
-    CHECK(contains(text.output, "TLS Web Server Authentication"));
-    CHECK(contains(text.output, "TLS Web Client Authentication"));
-    auto status = server_.ocsp_query(pem, "2>&1");
-    INFO(status.output);
-    CHECK(contains(status.output, ": good"));
-  }
-
- private:
-  ServeFixture& server_;
-};
-
-std::filesystem::path lab(const ServeFixture& server, const std::string& name) { return server.pki().dir() / "lab" / name; }
-
-std::size_t certificate_rows(const ServeFixture& server) { return server.pki().json("list --limit 1000 --json").size(); }
-
-void wait_for_https(ServeFixture& server) {
-  REQUIRE(server.wait_for_log("listening on https://"));
-}
-
-}  // namespace
 
 TEST_CASE("EST: cacerts, enrolment of RSA and ECDSA keys, re-enrolment and serverkeygen with curl and openssl",
           "[serve][est]") {

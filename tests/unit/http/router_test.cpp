@@ -151,3 +151,44 @@ TEST_CASE("ocsp GET decoding keeps '/', '+' and '=' and takes percent-encodings"
   CHECK(decode_get_request("%4").empty());    // broken escape
   CHECK(decode_get_request("%ZZAA").empty());
 }
+
+TEST_CASE("router: CORS headers only for a configured origin, on inline and pool answers and preflights",
+          "[http][router][cors]") {
+  Router router(quiet());
+  router.add(Match::exact, "/x", {"GET", "POST"}, echo("x"));
+  const auto with_origin = [](std::string method, std::string origin) {
+    auto r = request(std::move(method), "/x");
+    r.headers.emplace_back("Origin", std::move(origin));
+    return r;
+  };
+  // Off by default: no header, whatever the Origin.
+  auto off = with_origin("GET", "https://ui.example");
+  auto plain = router.route(off);
+  REQUIRE(plain.later);
+  CHECK(plain.later(off).header("Access-Control-Allow-Origin").empty());
+
+  router.allow_origins({"https://ui.example"});
+  auto ok = with_origin("GET", "https://ui.example");
+  auto pool = router.route(ok);
+  REQUIRE(pool.later);
+  const auto answered = pool.later(ok);
+  CHECK(answered.header("Access-Control-Allow-Origin") == "https://ui.example");
+  CHECK(answered.header("Vary") == "Origin");
+  auto other = with_origin("GET", "https://ui.example.evil");
+  auto refused = router.route(other);
+  CHECK(refused.later(other).header("Access-Control-Allow-Origin").empty());
+
+  auto preflight = with_origin("OPTIONS", "https://ui.example");
+  preflight.headers.emplace_back("Access-Control-Request-Method", "POST");
+  auto pre = router.route(preflight);
+  REQUIRE(pre.now);
+  CHECK(pre.now->status == 204);
+  CHECK(pre.now->header("Access-Control-Allow-Origin") == "https://ui.example");
+  CHECK(pre.now->header("Access-Control-Allow-Methods") == "GET, HEAD, POST, OPTIONS");
+  auto missing = request("GET", "/nowhere");
+  missing.headers.emplace_back("Origin", "https://ui.example");
+  auto not_found = router.route(missing);
+  REQUIRE(not_found.now);
+  CHECK(not_found.now->status == 404);
+  CHECK(not_found.now->header("Access-Control-Allow-Origin") == "https://ui.example");
+}

@@ -9,6 +9,7 @@
 
 #include "fca/core/api_repository.hpp"
 #include "fca/core/lab_faults.hpp"
+#include "fca/core/est_credential_repository.hpp"
 #include "fca/core/repository.hpp"
 
 struct sqlite3;
@@ -43,6 +44,7 @@ class Database final : public CaRepository,
                        public EnrollmentRepository,
                        public ApiTokenRepository,
                        public IdempotencyRepository,
+                       public EstCredentialRepository,
                        public StoreStatistics,
                        public InstanceMarks,
                        public LabFaultRepository {
@@ -132,6 +134,13 @@ class Database final : public CaRepository,
   Result<ApiTokenRecord> find_token_by_hash(std::string_view secret_sha256) override;
   Result<ApiTokenRecord> revoke_token(std::int64_t id, TimePoint at, const AuditEvent& audit) override;
   Result<void> touch_token(std::int64_t id, TimePoint at) override;
+
+  // EstCredentialRepository
+  Result<std::int64_t> insert_est_credential(const EstCredentialRecord& credential, const AuditEvent& audit) override;
+  Result<std::vector<EstCredentialRecord>> list_est_credentials(std::optional<std::string_view> label) override;
+  Result<EstCredentialRecord> find_usable_est_credential(std::string_view label, std::string_view username) override;
+  Result<EstCredentialRecord> revoke_est_credential(std::int64_t id, TimePoint at, const AuditEvent& audit) override;
+  Result<void> use_est_credential(std::int64_t id, bool one_time, TimePoint at, const AuditEvent& audit) override;
 
   // IdempotencyRepository. A key is forgotten a day after its claim (kIdempotencyKeySeconds).
   static constexpr std::int64_t kIdempotencyKeySeconds = 86400;

@@ -33,7 +33,13 @@ Result<std::vector<std::uint8_t>> certs_only_pkcs7(const std::vector<const X509*
 // (ecPublicKey with its curve, rsaEncryption), signed with SHA-256, and the extensions the profile
 // sets itself (extensionRequest naming extKeyUsage and subjectAltName). Advice only: the profile
 // and policy decide whatever the CSR says.
-std::vector<std::uint8_t> tls_csr_attributes();
+// With `challenge_password`, also the challengePassword OID: the label wants the TLS channel binding
+// there (RFC 7030 §3.5).
+std::vector<std::uint8_t> tls_csr_attributes(bool challenge_password = false);
+
+// The challengePassword attribute of a CSR (one DirectoryString value); std::nullopt when absent or
+// malformed.
+std::optional<std::string> challenge_password(const X509_REQ* csr);
 
 struct MultipartPart {
   std::string content_type;

@@ -9,6 +9,7 @@
 
 #include <spdlog/logger.h>
 
+#include "fca/est/credentials.hpp"
 #include "fca/est/trust.hpp"
 #include "fca/http/message.hpp"
 #include "fca/http/router.hpp"
@@ -23,10 +24,17 @@ struct EstLabel {
   bool manual_approval = false;       // 202 + Retry-After until `enrollment approve|reject` decides
   int retry_after_seconds = 30;
   std::shared_ptr<const TrustStore> trust;  // initial enrolment: the manufacturer roots
+  // Devices outside NMOS: without a client certificate that chains to `trust`, a first enrolment
+  // authenticates by HTTP Basic with a per-device credential (401 + WWW-Authenticate first).
+  bool http_basic = false;
+  // Proof of possession by TLS channel binding (RFC 7030 §3.5): every enrolment CSR's challengePassword
+  // must be the base64 of the connection's tls-unique (TLS 1.2) or tls-exporter (TLS 1.3, RFC 9266).
+  bool channel_binding = false;
 };
 
 struct EstSettings {
   std::vector<EstLabel> labels;
+  CredentialService* credentials = nullptr;  // needed by http_basic labels; outlives the front end
 };
 
 class EstFrontEnd {
@@ -49,13 +57,30 @@ class EstFrontEnd {
     int status;
     std::string reason;
   };
+  // What the audit entry of one EST request says (every simpleenroll, simplereenroll and serverkeygen
+  // is audited, refusals included): filled in as the request is decided.
+  struct Decision {
+    std::string operation;
+    std::string subject;  // RFC 2253 subject of the client certificate ("" none presented)
+    std::string anchor;   // the root that vouched for it, or the CA that issued it (re-enrolment)
+    std::string profile;  // asked for (the label's first) or renewed (the old certificate's)
+    std::string serial;   // of the certificate issued
+    bool challenge = false;  // refused for want of HTTP credentials: 401 with WWW-Authenticate
+  };
+  http::Response audited(const EstLabel& label, const http::Request& request, Decision& decision,
+                         http::Response response) const;
+  http::Response simpleenroll(const EstLabel& label, const http::Request& request, Decision& decision) const;
+  http::Response simplereenroll(const EstLabel& label, const http::Request& request, Decision& decision) const;
+  http::Response serverkeygen(const EstLabel& label, const http::Request& request, Decision& decision) const;
   static Refusal refusal_of(const Error& error);
   http::Response refuse(const http::Request& request, const EstLabel& label, Refusal refusal) const;
   http::Response certificate_response(const X509* certificate) const;
   std::optional<Refusal> check_csr_request(const http::Request& request) const;
-  Result<service::Principal> enrollee(const EstLabel& label, const http::Request& request, std::string& anchor) const;
+  std::optional<Refusal> check_channel_binding(const EstLabel& label, const http::Request& request, const X509_REQ* csr) const;
+  Result<service::Principal> enrollee(const EstLabel& label, const http::Request& request, Decision& decision) const;
+  Result<service::Principal> basic_enrollee(const EstLabel& label, const http::Request& request, Decision& decision) const;
   http::Response pending_or_issued(const EstLabel& label, const http::Request& request, const service::Principal& who,
-                                   const std::string& csr_pem) const;
+                                   const std::string& csr_pem, Decision& decision) const;
 
   service::Service& service_;
   EstSettings settings_;

@@ -21,6 +21,10 @@ struct Request {
   // DER of the client's certificate chain when it presented one over TLS, leaf first. Whether it
   // was verified is the listener's TLS setup's business (its SSL_CTX verify callback).
   std::vector<std::vector<std::uint8_t>> client_chain;
+  // The TLS channel binding of the connection (RFC 5929 tls-unique for TLS 1.2, the RFC 9266
+  // tls-exporter for TLS 1.3), for proof of possession in a CSR's challengePassword (RFC 7030 §3.5).
+  std::string channel_binding_type;  // "tls-unique", "tls-exporter", "" (plain HTTP)
+  std::vector<std::uint8_t> channel_binding;
 
   // The first header named `name` (ASCII case-insensitive); "" when absent.
   std::string_view header(std::string_view name) const;

@@ -37,6 +37,12 @@ class Router {
   void add(Match match, std::string path, std::vector<std::string> methods, Handler handler, Run run = Run::worker_pool);
   void add(Match match, std::string path, std::vector<std::string> methods, FastHandler fast, Handler slow);
 
+  // CORS, off unless origins are given: a request whose Origin is one of them (exact, as the browser
+  // serialises it: "https://ui.example:8443") gets Access-Control-Allow-Origin on its answer, and its
+  // preflight OPTIONS gets the route's methods and the request headers the front ends read. Other
+  // origins get no CORS header at all.
+  void allow_origins(std::vector<std::string> origins) { cors_origins_ = std::move(origins); }
+
   // Turns HEAD into GET in `request` (the transport remembers it asked HEAD).
   Dispatch route(Request& request) const;
 
@@ -54,9 +60,13 @@ class Router {
   };
   const Route* find(std::string_view path) const;
   static std::string allow_of(const Route& route);
+  bool origin_allowed(const Request& request) const;
+  Dispatch with_cors(const Request& request, Dispatch dispatch) const;
+  Dispatch route_without_cors(Request& request) const;
 
   std::shared_ptr<spdlog::logger> log_;
   std::vector<Route> routes_;
+  std::vector<std::string> cors_origins_;
 };
 
 }  // namespace fca::http

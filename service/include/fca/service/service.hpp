@@ -181,6 +181,9 @@ class Service {
   Result<Page<AuditEntry>> audit_entries(const Principal& who, std::optional<std::string> cursor, std::size_t limit);
   Result<Page<AuditEntry>> audit_entries(const Principal& who, const AuditQuery& query);
   static constexpr std::size_t kMaxAuditScan = 20000;
+  // A front end's decision about a request, with the facts the service does not know (EST: the trust
+  // anchor that vouched for the client, the label, the result, refusals included). The actor is who.id.
+  Result<void> record_decision(const Principal& who, std::string action, std::string object, std::string detail);
   Result<AuditCheck> verify_audit(const Principal& who);
 
   const Clock& clock() const { return ctx_.clock; }
