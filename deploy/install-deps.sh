@@ -16,6 +16,7 @@ packages=(
   clang-16 libclang-rt-16-dev  # fuzz/run.sh: libFuzzer (clang 14 cannot compile libstdc++ 12's <expected>)
   testssl.sh   # the EST listener's BCP-003-01 check in tests/integration/est_test.cpp
   bind9-utils  # named-checkzone: `facility-ca dns-sd` output in tests
+  python3-jsonschema  # tests/tools/validate_openapi.py: the API's OpenAPI 3.1 document in tests
 )
 
 missing=()
