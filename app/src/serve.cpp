@@ -211,21 +211,22 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   };
   const crl::CrlFrontEnd crl_front_end(find_ca, instance.crls(),
                                        crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger());
+  http::Metrics metrics;  // counted into by the front ends, written out by the API's /metrics
   const ocsp::OcspFrontEnd ocsp_front_end(
       instance.ocsp(),
       ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
                              static_cast<std::size_t>(config.serve.max_body_bytes)},
-      instance.logger());
+      instance.logger(), &metrics);
   auto est_config = est_settings(instance);
   if (!est_config) {
     log.error("{}", est_config.error().message);
     return 1;
   }
-  const est::EstFrontEnd est_front_end(instance.service(), std::move(*est_config), instance.logger());
+  const est::EstFrontEnd est_front_end(instance.service(), std::move(*est_config), instance.logger(), &metrics);
   std::vector<std::pair<std::size_t, std::unique_ptr<ListenerTls>>> https_listeners;  // listener index, its TLS
   const api::ApiFrontEnd api_front_end(
       api::ApiDependencies{instance.service(), instance.tokens(), instance.database(), instance.database(), instance.crls(),
-                           instance.ocsp(), instance.clock()},
+                           instance.ocsp(), instance.clock(), metrics},
       api::ApiSettings{static_cast<std::size_t>(config.api.max_body_bytes), config.api.max_auth_failures_per_minute},
       instance.logger());
   http::Server server(transport_settings(config.serve), instance.logger(), access);

@@ -11,6 +11,7 @@
 
 #include "fca/est/trust.hpp"
 #include "fca/http/message.hpp"
+#include "fca/http/metrics.hpp"
 #include "fca/http/router.hpp"
 #include "fca/service/service.hpp"
 
@@ -31,7 +32,9 @@ struct EstSettings {
 
 class EstFrontEnd {
  public:
-  EstFrontEnd(service::Service& service, EstSettings settings, std::shared_ptr<spdlog::logger> log);
+  // With `metrics`: fca_est_enrollments_total{label,operation,result} and fca_issuances_total{frontend="est"}.
+  EstFrontEnd(service::Service& service, EstSettings settings, std::shared_ptr<spdlog::logger> log,
+              http::Metrics* metrics = nullptr);
 
   // GET cacerts, csrattrs; POST simpleenroll, simplereenroll, serverkeygen; for every label.
   void mount(http::Router& router) const;
@@ -60,6 +63,7 @@ class EstFrontEnd {
   service::Service& service_;
   EstSettings settings_;
   std::shared_ptr<spdlog::logger> log_;
+  http::Metrics* metrics_ = nullptr;
 };
 
 }  // namespace fca::est

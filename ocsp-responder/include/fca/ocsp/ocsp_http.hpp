@@ -14,6 +14,7 @@
 #include <spdlog/logger.h>
 
 #include "fca/core/ocsp.hpp"
+#include "fca/http/metrics.hpp"
 #include "fca/http/router.hpp"
 
 namespace fca::ocsp {
@@ -26,7 +27,9 @@ struct OcspHttpSettings {
 
 class OcspFrontEnd {
  public:
-  OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log);
+  // With `metrics`: fca_ocsp_requests_total{status} and fca_ocsp_request_duration_seconds.
+  OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log,
+               http::Metrics* metrics = nullptr);
 
   // The answer when it is ready without signing; nullopt when answer() must make it.
   std::optional<http::Response> answer_cached(const http::Request& request) const;
@@ -43,6 +46,11 @@ class OcspFrontEnd {
   };
   Decoded decode(const http::Request& request) const;
   http::Response format(const http::Request& request, const OcspAnswer& result) const;
+  void count(std::size_t status, std::chrono::steady_clock::time_point started) const;
+
+  static constexpr std::size_t kRefused = 4;  // after the four OcspOutcome values: 413, 415, ...
+  http::Counter* requests_[kRefused + 1] = {};
+  http::Histogram* latency_ = nullptr;
 
   OcspService& service_;
   OcspHttpSettings settings_;

@@ -18,6 +18,7 @@
 #include "fca/core/api_repository.hpp"
 #include "fca/core/crl.hpp"
 #include "fca/core/ocsp.hpp"
+#include "fca/http/metrics.hpp"
 #include "fca/http/router.hpp"
 #include "fca/service/service.hpp"
 #include "fca/service/tokens.hpp"
@@ -38,6 +39,7 @@ struct ApiDependencies {
   CrlService& crls;
   OcspService& ocsp;
   const Clock& clock;
+  http::Metrics& metrics;  // shared with the other front ends; /metrics writes it out
 };
 
 // One route of the API, as mounted and as documented (openapi.json is made from this table).
@@ -63,9 +65,11 @@ class ApiFrontEnd {
   http::Response handle(const http::Request& request) const;
   void mount(http::Router& router) const;
 
-  struct State;  // the failure limiter and the counters /metrics shows
+  struct State;  // the failure limiter
 
  private:
+  http::Response answer(const http::Request& request) const;
+
   ApiDependencies deps_;
   ApiSettings settings_;
   std::shared_ptr<spdlog::logger> log_;
