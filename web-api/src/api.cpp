@@ -857,8 +857,8 @@ http::Response ApiFrontEnd::answer(const http::Request& request) const {
 
   const auto address = peer_address(request.peer);
   const auto unauthorized = [&](std::string_view why) {
-    log_->warn("api: {} {} from {}: 401 ({})", request.method, http::escape_for_log(path, 128), address, why);
-    auto r = error(401, "unauthorized", "a valid bearer token is required");
+    log_->warn("api: {} {} from {}: 401 ({})", request.method, http::escape_for_log(path, 128), address, http::escape_for_log(why));
+    auto r = error(401, "unauthorized", "a valid bearer token (or client certificate) is required");
     r.set("WWW-Authenticate", "Bearer realm=\"facility-ca\"");
     return r;
   };
@@ -868,22 +868,30 @@ http::Response ApiFrontEnd::answer(const http::Request& request) const {
     r.set("Retry-After", "60");
     return r;
   }
+  const auto failed = [&](std::string_view why) {
+    state_->failed(address);
+    authentication_failures(deps_.metrics).add();
+    return unauthorized(why);
+  };
   const auto authorization = request.header("Authorization");
-  if (authorization.empty()) return unauthorized("no token");
-  if (authorization.size() < 7 || !http::iequals(authorization.substr(0, 7), "Bearer ")) {
-    state_->failed(address);
-    authentication_failures(deps_.metrics).add();
-    return unauthorized("not a bearer token");
+  service::Principal who;
+  if (authorization.empty()) {
+    if (!settings_.client_certificates || request.client_chain.empty()) return unauthorized("no token");
+    auto client = settings_.client_certificates(request.client_chain);
+    if (!client) {
+      if (client.error().code != Errc::policy_refused) log_->error("api: client certificate: {}", client.error().message);
+      return failed("client certificate: " + client.error().message);
+    }
+    who = std::move(*client);
+  } else {
+    if (authorization.size() < 7 || !http::iequals(authorization.substr(0, 7), "Bearer ")) return failed("not a bearer token");
+    auto authenticated = deps_.tokens.authenticate(authorization.substr(7));
+    if (!authenticated) return failed(service::to_string(authenticated.error()));
+    who = std::move(authenticated->principal);
   }
-  auto authenticated = deps_.tokens.authenticate(authorization.substr(7));
-  if (!authenticated) {
-    state_->failed(address);
-    authentication_failures(deps_.metrics).add();
-    return unauthorized(service::to_string(authenticated.error()));
-  }
-  auto response = handlers.dispatch(*found, Call{request, std::move(params), authenticated->principal});
+  auto response = handlers.dispatch(*found, Call{request, std::move(params), who});
   if (response.status == 403) {
-    log_->warn("api: {} {} by {}: 403", request.method, http::escape_for_log(path, 128), authenticated->principal.id);
+    log_->warn("api: {} {} by {}: 403", request.method, http::escape_for_log(path, 128), http::escape_for_log(who.id, 256));
   }
   return response;
 }

@@ -303,7 +303,8 @@ nlohmann::ordered_json openapi_document() {
       for (int status : {400, 401, 403, 429}) {
         responses[std::to_string(status)] = json{{"description", "see docs/api.md"}, {"content", {{"application/json", {{"schema", schema_ref("Error")}}}}}};
       }
-      operation["security"] = json::array({json{{"bearer", json::array()}}});
+      // Either one: a bearer token, or a client certificate from api.client_certificates.
+      operation["security"] = json::array({json{{"bearer", json::array()}}, json{{"clientCertificate", json::array()}}});
     } else {
       operation["security"] = json::array();
     }
@@ -317,7 +318,11 @@ nlohmann::ordered_json openapi_document() {
               {"paths", paths},
               {"components",
                {{"schemas", schemas()},
-                {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
+                {"securitySchemes",
+                 {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}},
+                  {"clientCertificate",
+                   {{"type", "mutualTLS"},
+                    {"description", "a TLS client certificate that chains to api.client_certificates (docs/api.md)"}}}}}}}};
 }
 
 }  // namespace fca::api

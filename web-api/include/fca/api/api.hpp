@@ -5,6 +5,7 @@
 // Every call goes through fca::service as Principal::api(<token name>, ...); the service decides who
 // may do what, the API maps its errors to statuses (http::status_of) and shapes.
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,10 +26,18 @@
 
 namespace fca::api {
 
+// The caller a TLS client certificate chain (DER, leaf first) stands for, or Errc::policy_refused
+// with the reason; made by the app from api.client_certificates (trust stores, roles, scope).
+using ClientCertificateAuthenticator =
+    std::function<Result<service::Principal>(const std::vector<std::vector<std::uint8_t>>& chain)>;
+
 struct ApiSettings {
   std::size_t max_body_bytes = 64 * 1024;
   // Failed authentications per client address and minute before it is answered 429 until the minute ends.
   int max_auth_failures_per_minute = 10;
+  // Empty: bearer tokens only. A request without an Authorization header that presents a client
+  // certificate is authenticated by it; a bearer token always wins.
+  ClientCertificateAuthenticator client_certificates;
 };
 
 struct ApiDependencies {
