@@ -196,8 +196,8 @@ namespace {
 
 class Handlers {
  public:
-  Handlers(ApiDependencies& deps, const ApiSettings& settings, spdlog::logger& log, ApiFrontEnd::State& state)
-      : deps_(deps), settings_(settings), log_(log), state_(state) {}
+  Handlers(ApiDependencies& deps, const ApiSettings& settings, spdlog::logger& log)
+      : deps_(deps), settings_(settings), log_(log) {}
 
   http::Response dispatch(const RouteInfo& route, const Call& call) {
     const auto& key = route.method + " " + route.pattern;
@@ -676,7 +676,6 @@ class Handlers {
   ApiDependencies& deps_;
   const ApiSettings& settings_;
   spdlog::logger& log_;
-  ApiFrontEnd::State& state_;
 
  public:
   http::Response readyz();
@@ -686,8 +685,6 @@ http::Response Handlers::metrics(const Call& call) {
   if (auto q = parse_query(call.request.target, {}); !q) return fail_with(q.error());
   auto cas = deps_.service.list_cas(call.who);
   if (!cas) return fail_with(cas.error());
-  std::map<std::int64_t, std::string> names;
-  for (const auto& ca : *cas) names[ca.record.id] = ca.record.name;
   auto counts = deps_.statistics.certificate_counts();
   if (!counts) return fail_with(counts.error());
   const auto now = deps_.clock.now();
@@ -821,7 +818,7 @@ http::Response ApiFrontEnd::handle(const http::Request& request) const {
 }
 
 http::Response ApiFrontEnd::answer(const http::Request& request) const {
-  Handlers handlers(const_cast<ApiDependencies&>(deps_), settings_, *log_, *state_);
+  Handlers handlers(const_cast<ApiDependencies&>(deps_), settings_, *log_);
   const auto path = request.path();
   if (path == "/healthz") return json_response(200, json{{"status", "ok"}});
   if (path == "/readyz") return handlers.readyz();
