@@ -69,16 +69,19 @@ Result<void> valid_here(Instance& instance, X509* leaf, const std::vector<std::u
   auto cas = instance.service().list_cas(who);
   if (!cas) return std::unexpected(cas.error());
   const auto issuer = name_to_string(X509_get_issuer_name(leaf));
+  std::string named;  // this instance's CAs with the issuer's name (two, across a rollover)
   for (const auto& ca : *cas) {
     if (ca.record.state != CaState::active || ca.record.subject != issuer) continue;
+    named += (named.empty() ? "" : ", ") + ca.record.name;
     auto found = instance.service().get_certificate(who, serial_hex(leaf), ca.record.name);
     if (!found && found.error().code != Errc::not_found) return std::unexpected(found.error());
-    if (!found || found->record.der != leaf_der) return fail(Errc::policy_refused, "not a certificate CA '" + ca.record.name + "' issued");
+    if (!found || found->record.der != leaf_der) continue;
     if (found->record.status != CertificateStatus::valid) {
       return fail(Errc::policy_refused, "client certificate " + found->record.serial + " is " + to_string(found->record.status));
     }
     return {};
   }
+  if (!named.empty()) return fail(Errc::policy_refused, "client certificate names CA " + named + " as issuer but is not on record there");
   return {};
 }
 
