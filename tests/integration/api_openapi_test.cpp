@@ -71,6 +71,17 @@ TEST_CASE("api: the OpenAPI document validates as OpenAPI 3.1 and real answers m
   keep("Readiness", api.call("GET", "/readyz", ""), 200);
   keep("Error", api.call("GET", "/api/v1/certificates/0BADC0DE", api.admin()), 404);
   keep("Error", api.call("POST", "/api/v1/certificates", api.admin(), R"({"profile":"nmos-node","extra":1})"), 400);
+  // The request bodies the server took above match their request schemas too.
+  const auto request = [&](const std::string& schema, const nlohmann::json& body) {
+    const auto file = serve.file("request-" + std::to_string(answers.size()) + "-" + schema + ".json");
+    write_file(file, body.dump());
+    answers.emplace_back(schema, file);
+  };
+  request("IssueRequest", {{"csr", api.csr_pem("oas")}, {"profile", "nmos-node"}});
+  request("IssueRequest", {{"common_name", "oas-keygen.example.test"}, {"sans", {"DNS:oas-keygen.example.test"}},
+                           {"profile", "nmos-node"}, {"pkcs12_password", "correct horse"}});
+  request("RevokeRequest", {{"reason", "superseded"}});
+  request("TokenRequest", {{"name", "oas-auditor"}, {"roles", {"auditor"}}, {"cas", {"issuing"}}});
 
   auto valid = validate(document, answers);
   INFO(valid.output);
@@ -115,4 +126,11 @@ TEST_CASE("api: the OpenAPI document validates as OpenAPI 3.1 and real answers m
   CHECK(mismatch.exit_code == 1);
   CHECK(contains(mismatch.output, "'expired' is not one of"));
   CHECK(contains(mismatch.output, "'surprise' was unexpected"));
+  // And a request body the server refuses (400 above: an unknown field) fails its schema as well.
+  const auto bad_request = serve.file("request-bad-issue.json");
+  write_file(bad_request, R"({"profile":"nmos-node","extra":1})");
+  auto refused_request = validate(document, {{"IssueRequest", bad_request}});
+  INFO(refused_request.output);
+  CHECK(refused_request.exit_code == 1);
+  CHECK(contains(refused_request.output, "IssueRequest"));
 }
