@@ -18,6 +18,7 @@ packages=(
   testssl.sh   # the EST listener's BCP-003-01 check in tests/integration/est_test.cpp
   bind9-utils  # named-checkzone: `facility-ca dns-sd` output in tests
   nginx-light  # serves the `ocsp export` tree in tests (deploy/nginx-published-tree.conf) and the benchmarks
+  python3-jsonschema  # tests/tools/validate_openapi.py: the API's OpenAPI 3.1 document in tests
 )
 
 missing=()

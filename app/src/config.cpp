@@ -381,6 +381,21 @@ bool is_est_label(const std::string& s) {
          s != "cacerts" && s != "simpleenroll" && s != "simplereenroll" && s != "serverkeygen" && s != "csrattrs";
 }
 
+// A trust store for TLS client certificates (EST labels, API clients).
+void read_trust(Section trust, EstTrustConfig& out, bool expired_allowed) {
+  const auto any_path = [](const std::string& p) { return !p.empty(); };
+  if (auto v = trust.text_list("roots", any_path, "must be a path")) out.roots = *v;
+  if (auto v = trust.text_list("intermediates", any_path, "must be a path")) out.intermediates = *v;
+  if (auto v = trust.text_list("crl_files", any_path, "must be a path")) out.crl_files = *v;
+  if (auto v = trust.text("crl_hash_dir", [](const std::string&) { return true; }, "must be a path or \"\"")) {
+    out.crl_hash_dir = *v;
+  }
+  if (expired_allowed) {
+    if (auto v = trust.boolean("accept_expired")) out.accept_expired = *v;
+  }
+  trust.finish();
+}
+
 void read_est(Section est, Config& config) {
   if (auto v = est.boolean("mdns")) config.est.mdns = *v;
   const json* labels = est.value("labels");
@@ -416,16 +431,7 @@ void read_est(Section est, Config& config) {
     if (out.http_basic && out.label.empty()) {
       section.problems().add(section.path_of("http_basic"), "the default label (BCP-003-03) never asks for HTTP authentication");
     }
-    auto trust = section.section("trust");
-    const auto any_path = [](const std::string& p) { return !p.empty(); };
-    if (auto v = trust.text_list("roots", any_path, "must be a path")) out.trust.roots = *v;
-    if (auto v = trust.text_list("intermediates", any_path, "must be a path")) out.trust.intermediates = *v;
-    if (auto v = trust.text_list("crl_files", any_path, "must be a path")) out.trust.crl_files = *v;
-    if (auto v = trust.text("crl_hash_dir", [](const std::string&) { return true; }, "must be a path or \"\"")) {
-      out.trust.crl_hash_dir = *v;
-    }
-    if (auto v = trust.boolean("accept_expired")) out.trust.accept_expired = *v;
-    trust.finish();
+    read_trust(section.section("trust"), out.trust, true);
     section.finish();
     config.est.labels.push_back(std::move(out));
   }
@@ -459,6 +465,32 @@ void read_api(Section api, Config& config) {
   if (auto v = api.integer("max_auth_failures_per_minute", 1, 100000)) out.max_auth_failures_per_minute = *v;
   if (auto v = api.text("first_token_file", [](const std::string& s) { return !s.empty(); }, "must be a path")) {
     out.first_token_file = *v;
+  }
+  if (const json* clients = api.value("client_certificates")) {
+    const auto at = api.path_of("client_certificates");
+    if (!clients->is_array()) {
+      api.problems().add(at, "must be an array of objects");
+    } else {
+      for (std::size_t i = 0; i < clients->size(); ++i) {
+        const auto path = at + "[" + std::to_string(i) + "]";
+        if (!(*clients)[i].is_object()) {
+          api.problems().add(path, "must be an object");
+          continue;
+        }
+        Section section(&(*clients)[i], path, api.problems());
+        ApiClientCertificateConfig client;
+        read_trust(section.section("trust"), client.trust, false);
+        if (client.trust.roots.empty()) section.problems().add(section.path_of("trust.roots"), "must name at least one root (PEM file)");
+        const auto is_role = [](const std::string& r) { return r == "admin" || r == "operator" || r == "auditor"; };
+        if (auto v = section.text_list("roles", is_role, "must be \"admin\", \"operator\" or \"auditor\"")) client.roles = *v;
+        if (client.roles.empty()) section.problems().add(section.path_of("roles"), "must name at least one role");
+        const auto non_empty = [](const std::string& t) { return !t.empty(); };
+        client.cas = section.text_list("cas", non_empty, "must name a CA");
+        client.profiles = section.text_list("profiles", non_empty, "must name a profile");
+        section.finish();
+        out.client_certificates.push_back(std::move(client));
+      }
+    }
   }
   api.finish();
 }
@@ -731,9 +763,22 @@ nlohmann::ordered_json Config::to_json() const {
                         {"accept_expired", l.trust.accept_expired}}}});
   }
   out["est"] = {{"labels", std::move(labels)}, {"mdns", est.mdns}};
+  nlohmann::ordered_json clients = nlohmann::ordered_json::array();
+  for (const auto& c : api.client_certificates) {
+    nlohmann::ordered_json client{{"trust",
+                                   {{"roots", c.trust.roots},
+                                    {"intermediates", c.trust.intermediates},
+                                    {"crl_files", c.trust.crl_files},
+                                    {"crl_hash_dir", c.trust.crl_hash_dir}}},
+                                  {"roles", c.roles}};
+    if (c.cas) client["cas"] = *c.cas;
+    if (c.profiles) client["profiles"] = *c.profiles;
+    clients.push_back(std::move(client));
+  }
   out["api"] = {{"max_body_bytes", api.max_body_bytes},
                 {"max_auth_failures_per_minute", api.max_auth_failures_per_minute},
-                {"first_token_file", api.first_token_file}};
+                {"first_token_file", api.first_token_file},
+                {"client_certificates", std::move(clients)}};
   out["log"] = {{"level", log_level}};
   return out;
 }

@@ -126,11 +126,21 @@ struct CrlConfig {
   int max_age_seconds = 900;
 };
 
+// A TLS client certificate that chains to `trust` calls the API with these roles and scope
+// (docs/api.md, "Client certificates"). `trust.accept_expired` is not allowed here.
+struct ApiClientCertificateConfig {
+  EstTrustConfig trust;
+  std::vector<std::string> roles;  // of "admin", "operator", "auditor"
+  std::optional<std::vector<std::string>> cas;
+  std::optional<std::vector<std::string>> profiles;
+};
+
 // The REST admin API (docs/api.md), on the listeners whose frontends name "api".
 struct ApiConfig {
   int max_body_bytes = 64 * 1024;         // larger JSON bodies get 413
   int max_auth_failures_per_minute = 10;  // per client address; beyond: 429 until the minute is over
   std::string first_token_file = "secrets/api-admin-token";  // init writes the first admin token here (0600)
+  std::vector<ApiClientCertificateConfig> client_certificates;  // tried in order; the first that verifies
 };
 
 struct Config {

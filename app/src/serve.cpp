@@ -13,6 +13,7 @@
 #include <chrono>
 
 #include "fca/api/api.hpp"
+#include "fca/core/x509.hpp"
 #include "fca/crl/crl_http.hpp"
 #include "fca/db/lab_faults.hpp"
 #include "fca/est/est_http.hpp"
@@ -29,22 +30,27 @@ std::string listener_url(const ListenerConfig& listener, int port) {
          ":" + std::to_string(port);
 }
 
-// The EST labels of the config with their trust stores loaded (paths relative to the data directory).
+// A trust store of the config loaded (paths relative to the data directory).
+Result<std::shared_ptr<const est::TrustStore>> load_trust(const Instance& instance, const EstTrustConfig& config) {
+  est::TrustStoreFiles files;
+  const auto resolved = [&](const std::vector<std::string>& paths) {
+    std::vector<std::string> result;
+    for (const auto& path : paths) result.push_back(resolve_in(instance.data_directory(), path).string());
+    return result;
+  };
+  files.roots = resolved(config.roots);
+  files.intermediates = resolved(config.intermediates);
+  files.crl_files = resolved(config.crl_files);
+  if (!config.crl_hash_dir.empty()) files.crl_hash_dir = resolve_in(instance.data_directory(), config.crl_hash_dir).string();
+  files.accept_expired = config.accept_expired;
+  return est::TrustStore::load(files);
+}
+
+// The EST labels of the config with their trust stores loaded.
 Result<est::EstSettings> est_settings(const Instance& instance) {
   est::EstSettings out;
   for (const auto& label : instance.config().est.labels) {
-    est::TrustStoreFiles files;
-    const auto resolved = [&](const std::vector<std::string>& paths) {
-      std::vector<std::string> result;
-      for (const auto& path : paths) result.push_back(resolve_in(instance.data_directory(), path).string());
-      return result;
-    };
-    files.roots = resolved(label.trust.roots);
-    files.intermediates = resolved(label.trust.intermediates);
-    files.crl_files = resolved(label.trust.crl_files);
-    if (!label.trust.crl_hash_dir.empty()) files.crl_hash_dir = resolve_in(instance.data_directory(), label.trust.crl_hash_dir).string();
-    files.accept_expired = label.trust.accept_expired;
-    auto trust = est::TrustStore::load(files);
+    auto trust = load_trust(instance, label.trust);
     if (!trust) return fail(trust.error().code, "est label '" + label.label + "': " + trust.error().message);
     out.labels.push_back(est::EstLabel{.name = label.label,
                                        .ca = label.ca,
@@ -56,6 +62,73 @@ Result<est::EstSettings> est_settings(const Instance& instance) {
                                        .channel_binding = label.channel_binding});
   }
   return out;
+}
+
+// A client certificate issued by one of this instance's CAs must be the one on record, and valid
+// there: revoked or held here means refused at once, whatever CRL the trust store holds. A foreign
+// CA's certificate is left to the trust store (its CRLs).
+Result<void> valid_here(Instance& instance, X509* leaf, const std::vector<std::uint8_t>& leaf_der) {
+  // Reads certificates of every CA, and nothing else.
+  const service::Principal who{"system:api-client-certificates", {service::Role::auditor}, std::nullopt, std::nullopt};
+  auto cas = instance.service().list_cas(who);
+  if (!cas) return std::unexpected(cas.error());
+  const auto issuer = name_to_string(X509_get_issuer_name(leaf));
+  std::string named;  // this instance's CAs with the issuer's name (two, across a rollover)
+  for (const auto& ca : *cas) {
+    if (ca.record.state != CaState::active || ca.record.subject != issuer) continue;
+    named += (named.empty() ? "" : ", ") + ca.record.name;
+    auto found = instance.service().get_certificate(who, serial_hex(leaf), ca.record.name);
+    if (!found && found.error().code != Errc::not_found) return std::unexpected(found.error());
+    if (!found || found->record.der != leaf_der) continue;
+    if (found->record.status != CertificateStatus::valid) {
+      return fail(Errc::policy_refused, "client certificate " + found->record.serial + " is " + to_string(found->record.status));
+    }
+    return {};
+  }
+  if (!named.empty()) return fail(Errc::policy_refused, "client certificate names CA " + named + " as issuer but is not on record there");
+  return {};
+}
+
+// api.client_certificates: the first mapping whose trust store verifies the client's chain names
+// the caller, `api:<certificate subject>` with the mapping's roles and scope.
+Result<api::ClientCertificateAuthenticator> api_client_authenticator(Instance& instance) {
+  struct Mapping {
+    std::shared_ptr<const est::TrustStore> trust;
+    std::set<service::Role> roles;
+    std::optional<std::set<std::string>> cas;
+    std::optional<std::set<std::string>> profiles;
+  };
+  auto mappings = std::make_shared<std::vector<Mapping>>();
+  const auto& clients = instance.config().api.client_certificates;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    const auto& client = clients[i];
+    auto trust = load_trust(instance, client.trust);
+    if (!trust) return fail(trust.error().code, "api.client_certificates[" + std::to_string(i) + "]: " + trust.error().message);
+    Mapping mapping{std::move(*trust), {}, std::nullopt, std::nullopt};
+    for (const auto& role : client.roles) {
+      auto parsed = service::parse_role(role);
+      if (!parsed) return std::unexpected(parsed.error());
+      mapping.roles.insert(*parsed);
+    }
+    if (client.cas) mapping.cas.emplace(client.cas->begin(), client.cas->end());
+    if (client.profiles) mapping.profiles.emplace(client.profiles->begin(), client.profiles->end());
+    mappings->push_back(std::move(mapping));
+  }
+  if (mappings->empty()) return api::ClientCertificateAuthenticator();
+  return api::ClientCertificateAuthenticator(
+      [mappings, &instance](const std::vector<std::vector<std::uint8_t>>& chain) -> Result<service::Principal> {
+        std::string why;
+        for (const auto& mapping : *mappings) {
+          auto client = mapping.trust->verify(chain, instance.clock().now());
+          if (!client) {
+            why = client.error().message;
+            continue;
+          }
+          if (auto ok = valid_here(instance, client->leaf.get(), chain.front()); !ok) return std::unexpected(ok.error());
+          return service::Principal::api(client->subject, mapping.roles, mapping.cas, mapping.profiles);
+        }
+        return fail(Errc::policy_refused, why);
+      });
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -236,11 +309,12 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   const crl::CrlFrontEnd crl_front_end(find_ca, instance.crls(),
                                        crl::CrlHttpSettings{std::chrono::seconds(config.crl.max_age_seconds)}, instance.logger(),
                                        crl_faults);
+  http::Metrics metrics;  // counted into by the front ends, written out by the API's /metrics
   const ocsp::OcspFrontEnd ocsp_front_end(
       instance.ocsp(),
       ocsp::OcspHttpSettings{config.ocsp.path, std::chrono::seconds(config.ocsp.max_age_seconds),
                              static_cast<std::size_t>(config.serve.max_body_bytes)},
-      instance.logger(), ocsp_faults);
+      instance.logger(), &metrics, ocsp_faults);
   auto est_config = est_settings(instance);
   if (!est_config) {
     log.error("{}", est_config.error().message);
@@ -248,12 +322,18 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   }
   est::CredentialService est_credentials(instance.database(), instance.clock());
   est_config->credentials = &est_credentials;
-  const est::EstFrontEnd est_front_end(instance.service(), std::move(*est_config), instance.logger());
+  const est::EstFrontEnd est_front_end(instance.service(), std::move(*est_config), instance.logger(), &metrics);
   std::vector<std::pair<std::size_t, std::unique_ptr<ListenerTls>>> https_listeners;  // listener index, its TLS
+  auto api_clients = api_client_authenticator(instance);
+  if (!api_clients) {
+    log.error("{}", api_clients.error().message);
+    return 1;
+  }
   const api::ApiFrontEnd api_front_end(
       api::ApiDependencies{instance.service(), instance.tokens(), instance.database(), instance.database(), instance.crls(),
-                           instance.ocsp(), instance.clock()},
-      api::ApiSettings{static_cast<std::size_t>(config.api.max_body_bytes), config.api.max_auth_failures_per_minute},
+                           instance.ocsp(), instance.clock(), metrics},
+      api::ApiSettings{static_cast<std::size_t>(config.api.max_body_bytes), config.api.max_auth_failures_per_minute,
+                       std::move(*api_clients)},
       instance.logger());
   http::Server server(transport_settings(config.serve), instance.logger(), access);
 

@@ -49,8 +49,9 @@ std::optional<std::vector<std::uint8_t>> pem_body(std::string_view pem) {
 
 }  // namespace
 
-EstFrontEnd::EstFrontEnd(service::Service& service, EstSettings settings, std::shared_ptr<spdlog::logger> log)
-    : service_(service), settings_(std::move(settings)), log_(std::move(log)) {}
+EstFrontEnd::EstFrontEnd(service::Service& service, EstSettings settings, std::shared_ptr<spdlog::logger> log,
+                         http::Metrics* metrics)
+    : service_(service), settings_(std::move(settings)), log_(std::move(log)), metrics_(metrics) {}
 
 void EstFrontEnd::mount(http::Router& router) const {
   for (const auto& label : settings_.labels) {
@@ -59,12 +60,27 @@ void EstFrontEnd::mount(http::Router& router) const {
                [this, l](const http::Request& r) { return cacerts(*l, r); });
     router.add(http::Match::exact, path_of(label, "csrattrs"), {"GET"},
                [this, l](const http::Request& r) { return csrattrs(*l, r); });
+    // Every enrolment's outcome is counted for /metrics by its status: 200 issued (or, on a manual
+    // label's simpleenroll, the approved certificate handed over), 202 pending, 4xx refused, 5xx failed.
+    const auto counted = [this, l](std::string_view operation, http::Response response) {
+      if (!metrics_) return response;
+      const int s = response.status;
+      const char* result = s == 200 ? "issued" : s == 202 ? "pending" : s < 500 ? "refused" : "failed";
+      metrics_->counter("fca_est_enrollments_total", "EST enrolment requests since start, by label, operation and result.",
+                        {{"label", l->name}, {"operation", std::string(operation)}, {"result", result}}).add();
+      // A manual label's certificate was issued by the approval (counted there), not by this poll.
+      if (s == 200 && !(l->manual_approval && operation == "simpleenroll")) {
+        metrics_->counter("fca_issuances_total", "Certificates issued since start, by CA and front end.",
+                          {{"ca", l->ca}, {"frontend", "est"}}).add();
+      }
+      return response;
+    };
     router.add(http::Match::exact, path_of(label, "simpleenroll"), {"POST"},
-               [this, l](const http::Request& r) { return simpleenroll(*l, r); });
+               [this, l, counted](const http::Request& r) { return counted("simpleenroll", simpleenroll(*l, r)); });
     router.add(http::Match::exact, path_of(label, "simplereenroll"), {"POST"},
-               [this, l](const http::Request& r) { return simplereenroll(*l, r); });
+               [this, l, counted](const http::Request& r) { return counted("simplereenroll", simplereenroll(*l, r)); });
     router.add(http::Match::exact, path_of(label, "serverkeygen"), {"POST"},
-               [this, l](const http::Request& r) { return serverkeygen(*l, r); });
+               [this, l, counted](const http::Request& r) { return counted("serverkeygen", serverkeygen(*l, r)); });
   }
 }
 

@@ -67,8 +67,20 @@ std::vector<std::uint8_t> decode_get_request(std::string_view encoded) {
 }
 
 OcspFrontEnd::OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log,
-                           std::shared_ptr<LabOcspFaults> lab_faults)
-    : service_(service), settings_(std::move(settings)), log_(std::move(log)), lab_faults_(std::move(lab_faults)) {}
+                           http::Metrics* metrics, std::shared_ptr<LabOcspFaults> lab_faults)
+    : service_(service), settings_(std::move(settings)), log_(std::move(log)), lab_faults_(std::move(lab_faults)) {
+  static_assert(static_cast<std::size_t>(OcspOutcome::unauthorized) + 1 == kRefused);
+  if (!metrics) return;
+  // Made once here: the I/O threads only add to them.
+  constexpr std::string_view help = "OCSP requests answered since start, by OCSPResponseStatus (http_refused: 413/415 before decoding).";
+  for (auto outcome : {OcspOutcome::successful, OcspOutcome::malformed_request, OcspOutcome::internal_error, OcspOutcome::unauthorized}) {
+    requests_[static_cast<std::size_t>(outcome)] = &metrics->counter("fca_ocsp_requests_total", help, {{"status", outcome_name(outcome)}});
+  }
+  requests_[kRefused] = &metrics->counter("fca_ocsp_requests_total", help, {{"status", "http_refused"}});
+  latency_ = &metrics->histogram("fca_ocsp_request_duration_seconds",
+                                 "Time from decoding an OCSP request to its formatted answer (signing included, queueing not).",
+                                 {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+}
 
 OcspFrontEnd::Decoded OcspFrontEnd::decode(const http::Request& request) const {
   Decoded decoded;
@@ -130,18 +142,37 @@ http::Response OcspFrontEnd::format(const http::Request& request, const OcspAnsw
   return response;
 }
 
+void OcspFrontEnd::count(std::size_t status, std::chrono::steady_clock::time_point started) const {
+  if (!latency_) return;
+  requests_[status]->add();
+  latency_->observe(std::chrono::steady_clock::now() - started);
+}
+
 std::optional<http::Response> OcspFrontEnd::answer_cached(const http::Request& request) const {
+  const auto started = std::chrono::steady_clock::now();
   auto decoded = decode(request);
-  if (decoded.refused) return std::move(decoded.refused);
+  if (decoded.refused) {
+    count(kRefused, started);
+    return std::move(decoded.refused);
+  }
   auto result = service_.respond_cached(decoded.der);
-  if (!result) return std::nullopt;
-  return format(request, *result);
+  if (!result) return std::nullopt;  // counted by answer()
+  auto response = format(request, *result);
+  count(static_cast<std::size_t>(result->outcome), started);
+  return response;
 }
 
 http::Response OcspFrontEnd::answer(const http::Request& request) const {
+  const auto started = std::chrono::steady_clock::now();
   auto decoded = decode(request);
-  if (decoded.refused) return std::move(*decoded.refused);
-  return format(request, service_.respond(decoded.der));
+  if (decoded.refused) {
+    count(kRefused, started);
+    return std::move(*decoded.refused);
+  }
+  const auto result = service_.respond(decoded.der);
+  auto response = format(request, result);
+  count(static_cast<std::size_t>(result.outcome), started);
+  return response;
 }
 
 // A request a fault applies to goes to the worker pool (a fault may sign or wait); the faulty answer

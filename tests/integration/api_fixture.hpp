@@ -19,7 +19,10 @@ struct RowCounts {
 
 class ApiFixture {
  public:
-  ApiFixture() : serve_([this](nlohmann::json& config) { add_api_listener(config); }, false) {
+  // `configure` changes the config further before serve starts.
+  using Configure = std::function<void(nlohmann::json& config, ServeFixture& serve)>;
+  explicit ApiFixture(Configure configure = {})
+      : configure_(std::move(configure)), serve_([this](nlohmann::json& config) { add_api_listener(config); }, false) {
     // The HTTPS listener's certificate, issued by the test's CA before serve starts.
     const auto csr = serve_.pki().csr("api-server", "p256", "api.example.test", "DNS:api.example.test");
     server_cert_ = serve_.pki().issue(csr, "server");
@@ -102,8 +105,10 @@ class ApiFixture {
       config["serve"]["listeners"][1] = api;
     }
     config["api"]["max_auth_failures_per_minute"] = 1000;  // the role matrix fails on purpose, often
+    if (configure_) configure_(config, serve_);
   }
 
+  Configure configure_;
   ServeFixture serve_;
   std::filesystem::path server_cert_;
   std::filesystem::path server_key_;

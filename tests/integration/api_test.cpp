@@ -3,44 +3,12 @@
 #include <set>
 
 #include "api_fixture.hpp"
+#include "prometheus_text.hpp"
 #include "fca/api/api.hpp"
 #include "fca/service/json.hpp"
 
 using namespace fca::test;
 
-namespace {
-
-// Every sample line of a Prometheus text exposition as "name{labels}" → value; fails the test on a
-// line that is neither a comment nor a well-formed sample, or a sample whose family has no TYPE.
-std::map<std::string, double> parse_metrics(const std::string& text) {
-  static const std::regex sample(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?)$)");
-  static const std::regex type(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
-  static const std::regex help(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .*$)");
-  std::map<std::string, double> out;
-  std::set<std::string> typed;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    const auto end = text.find('\n', start);
-    REQUIRE(end != std::string::npos);  // every line ends with \n
-    const auto line = text.substr(start, end - start);
-    start = end + 1;
-    std::smatch m;
-    if (std::regex_match(line, m, type)) {
-      typed.insert(m[1]);
-      continue;
-    }
-    if (std::regex_match(line, help)) continue;
-    INFO("metrics line: " << line);
-    REQUIRE(std::regex_match(line, m, sample));
-    CHECK(typed.contains(m[1].str()));
-    const auto key = line.substr(0, line.rfind(' '));
-    CHECK_FALSE(out.contains(key));
-    out[key] = std::stod(m[5]);
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("api: a script creates an operator token, issues, finds, downloads, revokes, and reads the audit", "[api][integration]") {
   ApiFixture api;
@@ -153,8 +121,8 @@ TEST_CASE("api: a script creates an operator token, issues, finds, downloads, re
   // The metrics moved with the issuance and the revocation.
   auto after = parse_metrics(api.call("GET", "/metrics", api.admin()).body);
   CHECK(after["fca_certificates{ca=\"issuing\",status=\"revoked\"}"] == before["fca_certificates{ca=\"issuing\",status=\"revoked\"}"] + 1);
-  CHECK(after["fca_api_issuances_total{ca=\"issuing\"}"] == 1);
-  CHECK(after["fca_api_revocations_total{reason=\"keyCompromise\"}"] == 1);
+  CHECK(after["fca_issuances_total{ca=\"issuing\",frontend=\"api\"}"] == 1);
+  CHECK(after["fca_revocations_total{ca=\"issuing\",reason=\"keyCompromise\"}"] == 1);
   CHECK(after["fca_crl_number{ca=\"issuing\"}"] > before["fca_crl_number{ca=\"issuing\"}"]);
   CHECK(after.contains("fca_leaf_soonest_expiry_seconds"));
   CHECK(after.contains("fca_crl_next_update_seconds{ca=\"issuing\"}"));

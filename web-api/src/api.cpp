@@ -19,6 +19,10 @@ using json = nlohmann::ordered_json;
 
 constexpr std::string_view kPrefix = "/api/v1/";
 
+http::Counter& authentication_failures(http::Metrics& metrics) {
+  return metrics.counter("fca_api_authentication_failures_total", "Bad, expired or revoked bearer tokens and client certificates since start.");
+}
+
 // ---- answers ----
 
 const char* code_of(Errc code) {
@@ -129,19 +133,6 @@ json page_json(const service::Page<T>& page, F&& shape) {
   return json{{"items", std::move(items)}, {"next_cursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}};
 }
 
-std::string escape_label(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 }  // namespace
 
 // ---- state shared by the handlers: the failure limiter and the counters for /metrics ----
@@ -153,10 +144,6 @@ struct ApiFrontEnd::State {
     int count = 0;
   };
   std::unordered_map<std::string, Failures> failures;  // by client address; bounded below
-  std::map<std::string, std::uint64_t> issuances;      // by CA
-  std::map<std::string, std::uint64_t> revocations;    // by reason
-  std::map<std::string, std::uint64_t> refusals;       // by status code
-  std::uint64_t auth_failures = 0;
 
   static constexpr std::size_t kMaxTrackedAddresses = 10000;
 
@@ -174,7 +161,6 @@ struct ApiFrontEnd::State {
 
   void failed(const std::string& address) {
     std::lock_guard lock(mutex);
-    ++auth_failures;
     const auto now = std::chrono::steady_clock::now();
     if (failures.size() >= kMaxTrackedAddresses && !failures.contains(address)) {
       std::erase_if(failures, [&](const auto& item) { return now - item.second.window_start >= std::chrono::minutes(1); });
@@ -186,10 +172,6 @@ struct ApiFrontEnd::State {
     ++entry.count;
   }
 
-  void count(std::map<std::string, std::uint64_t>& counter, const std::string& label) {
-    std::lock_guard lock(mutex);
-    ++counter[label];
-  }
 };
 
 namespace {
@@ -204,7 +186,9 @@ struct Call {
 }  // namespace
 
 ApiFrontEnd::ApiFrontEnd(ApiDependencies dependencies, ApiSettings settings, std::shared_ptr<spdlog::logger> log)
-    : deps_(dependencies), settings_(settings), log_(std::move(log)), state_(std::make_unique<State>()) {}
+    : deps_(dependencies), settings_(settings), log_(std::move(log)), state_(std::make_unique<State>()) {
+  authentication_failures(deps_.metrics);  // shown at 0 from the start
+}
 
 ApiFrontEnd::~ApiFrontEnd() = default;
 
@@ -212,8 +196,8 @@ namespace {
 
 class Handlers {
  public:
-  Handlers(ApiDependencies& deps, const ApiSettings& settings, spdlog::logger& log, ApiFrontEnd::State& state)
-      : deps_(deps), settings_(settings), log_(log), state_(state) {}
+  Handlers(ApiDependencies& deps, const ApiSettings& settings, spdlog::logger& log)
+      : deps_(deps), settings_(settings), log_(log) {}
 
   http::Response dispatch(const RouteInfo& route, const Call& call) {
     const auto& key = route.method + " " + route.pattern;
@@ -240,8 +224,11 @@ class Handlers {
   }
 
  private:
+  void count_issuance(const std::string& ca) {
+    deps_.metrics.counter("fca_issuances_total", "Certificates issued since start, by CA and front end.", {{"ca", ca}, {"frontend", "api"}}).add();
+  }
+
   http::Response fail_with(const Error& e) {
-    if (http::status_of(e.code) < 500) state_.count(state_.refusals, std::to_string(http::status_of(e.code)));
     return error(log_, e);
   }
 
@@ -414,7 +401,7 @@ class Handlers {
       }
       auto issued = deps_.service.issue(call.who, IssueRequest{*csr, *profile, {}, ca, validity ? std::optional<int>(static_cast<int>(*validity)) : std::nullopt});
       if (!issued) return fail_with(issued.error());
-      state_.count(state_.issuances, issued->ca);
+      count_issuance(issued->ca);
       return created(issued_json(*issued), issued->certificate.record.serial);
     }
     auto common_name = body->text("common_name", true, 255);
@@ -441,7 +428,7 @@ class Handlers {
     auto credentials = deps_.service.keygen_issue(call.who, request);
     if (!credentials) return fail_with(credentials.error());
     auto ca_name = deps_.service.get_certificate(call.who, credentials->issued.record.serial, std::nullopt);
-    state_.count(state_.issuances, ca_name ? ca_name->ca : std::string());
+    count_issuance(ca_name ? ca_name->ca : std::string());
     json out;
     out["certificate"] = service::to_json(service::CertificateInfo{credentials->issued.record, ca_name ? ca_name->ca : std::string()});
     out["certificate_pem"] = credentials->issued.pem();
@@ -523,7 +510,10 @@ class Handlers {
       changed = deps_.service.release_hold(call.who, serial, ca ? std::optional<std::string_view>(*ca) : std::nullopt);
     }
     if (!changed) return fail_with(changed.error());
-    if (!reason_label.empty()) state_.count(state_.revocations, reason_label);
+    if (!reason_label.empty()) {
+      deps_.metrics.counter("fca_revocations_total", "Revocations and holds since start, by CA and reason.",
+                            {{"ca", changed->ca}, {"reason", reason_label}}).add();
+    }
     return json_response(200, service::to_json(*changed));
   }
 
@@ -543,7 +533,7 @@ class Handlers {
     }
     auto issued = deps_.service.renew(call.who, call.params.at("serial"), ca ? std::optional<std::string_view>(*ca) : std::nullopt, *csr);
     if (!issued) return fail_with(issued.error());
-    state_.count(state_.issuances, issued->ca);
+    count_issuance(issued->ca);
     return created(issued_json(*issued), issued->certificate.record.serial);
   }
 
@@ -582,7 +572,7 @@ class Handlers {
     if (auto ok = body->finish(); !ok) return fail_with(ok.error());
     auto issued = deps_.service.approve_enrollment(call.who, *id);
     if (!issued) return fail_with(issued.error());
-    state_.count(state_.issuances, issued->ca);
+    count_issuance(issued->ca);
     return created(issued_json(*issued), issued->certificate.record.serial);
   }
 
@@ -686,7 +676,6 @@ class Handlers {
   ApiDependencies& deps_;
   const ApiSettings& settings_;
   spdlog::logger& log_;
-  ApiFrontEnd::State& state_;
 
  public:
   http::Response readyz();
@@ -696,8 +685,6 @@ http::Response Handlers::metrics(const Call& call) {
   if (auto q = parse_query(call.request.target, {}); !q) return fail_with(q.error());
   auto cas = deps_.service.list_cas(call.who);
   if (!cas) return fail_with(cas.error());
-  std::map<std::int64_t, std::string> names;
-  for (const auto& ca : *cas) names[ca.record.id] = ca.record.name;
   auto counts = deps_.statistics.certificate_counts();
   if (!counts) return fail_with(counts.error());
   const auto now = deps_.clock.now();
@@ -708,7 +695,7 @@ http::Response Handlers::metrics(const Call& call) {
   const auto sample = [&](std::string_view name, const std::string& labels, auto value) {
     out += std::string(name) + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";
   };
-  const auto label = [](std::string_view key, std::string_view value) { return std::string(key) + "=\"" + escape_label(value) + "\""; };
+  const auto label = [](std::string_view key, std::string_view value) { return http::render_labels({{std::string(key), std::string(value)}}); };
 
   family("fca_certificates", "gauge", "Certificates in the database by issuing CA and status.");
   for (const auto& ca : *cas) {
@@ -718,17 +705,8 @@ http::Response Handlers::metrics(const Call& call) {
       sample("fca_certificates", label("ca", ca.record.name) + "," + label("status", to_string(status)), n);
     }
   }
-  {
-    std::lock_guard lock(state_.mutex);
-    family("fca_api_issuances_total", "counter", "Certificates issued over the API since start, by CA.");
-    for (const auto& [ca, n] : state_.issuances) sample("fca_api_issuances_total", label("ca", ca), n);
-    family("fca_api_revocations_total", "counter", "Revocations and holds over the API since start, by reason.");
-    for (const auto& [reason, n] : state_.revocations) sample("fca_api_revocations_total", label("reason", reason), n);
-    family("fca_api_refusals_total", "counter", "API requests refused since start, by HTTP status.");
-    for (const auto& [status, n] : state_.refusals) sample("fca_api_refusals_total", label("status", status), n);
-    family("fca_api_authentication_failures_total", "counter", "Bad, expired or revoked bearer tokens since start.");
-    sample("fca_api_authentication_failures_total", "", state_.auth_failures);
-  }
+  // The counters every front end counts into (issuances, revocations, refusals, OCSP, EST).
+  out += deps_.metrics.exposition();
   const auto crl_status = deps_.crls.status();
   family("fca_crl_number", "gauge", "cRLNumber of each CA's current CRL.");
   std::string age, next, failing;
@@ -745,10 +723,22 @@ http::Response Handlers::metrics(const Call& call) {
   out += age;
   family("fca_crl_next_update_seconds", "gauge", "Seconds until nextUpdate of each CA's current CRL.");
   out += next;
+  // Every active CA with every task, 0 until a refresh of that kind has failed for it.
+  const std::pair<const char*, std::map<std::int64_t, CaRefreshStatus>> boards[] = {
+      {"crl", crl_status}, {"ocsp_signer", deps_.ocsp.signer_status()}, {"ocsp_cache", deps_.ocsp.cache_status()}};
+  std::string failures;
   family("fca_scheduler_failing", "gauge", "1 when the last scheduled refresh of this kind failed for the CA.");
-  for (const auto& [id, s] : crl_status) sample("fca_scheduler_failing", label("ca", s.ca_name) + ",task=\"crl\"", s.failing ? 1 : 0);
-  for (const auto& [id, s] : deps_.ocsp.signer_status()) sample("fca_scheduler_failing", label("ca", s.ca_name) + ",task=\"ocsp_signer\"", s.failing ? 1 : 0);
-  for (const auto& [id, s] : deps_.ocsp.cache_status()) sample("fca_scheduler_failing", label("ca", s.ca_name) + ",task=\"ocsp_cache\"", s.failing ? 1 : 0);
+  for (const auto& ca : *cas) {
+    if (ca.record.state != CaState::active) continue;
+    for (const auto& [task, board] : boards) {
+      const auto found = board.find(ca.record.id);
+      const auto labels = label("ca", ca.record.name) + "," + label("task", task);
+      sample("fca_scheduler_failing", labels, found != board.end() && found->second.failing ? 1 : 0);
+      failures += "fca_scheduler_failures_total{" + labels + "} " + std::to_string(found != board.end() ? found->second.failures : 0) + "\n";
+    }
+  }
+  family("fca_scheduler_failures_total", "counter", "Failed scheduled refreshes of this kind for the CA since start.");
+  out += failures;
   family("fca_ocsp_cached_answers", "gauge", "Pre-signed OCSP answers in the cache.");
   sample("fca_ocsp_cached_answers", "", deps_.ocsp.cached_answers());
   auto soonest = deps_.statistics.soonest_certificate_expiry(now);
@@ -801,10 +791,37 @@ http::Response Handlers::readyz() {
   return json_response(503, json{{"ready", false}, {"problems", problems}});
 }
 
+// The `code` of the error JSON each refusal status carries (docs/api.md, "Errors").
+const char* refusal_reason(int status) {
+  switch (status) {
+    case 400: return "invalid_input";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 406: return "not_acceptable";
+    case 409: return "conflict";
+    case 413: return "payload_too_large";
+    case 415: return "unsupported_media_type";
+    case 422: return "idempotency_mismatch";
+    case 429: return "too_many_requests";
+  }
+  return "other";
+}
+
 }  // namespace
 
 http::Response ApiFrontEnd::handle(const http::Request& request) const {
-  Handlers handlers(const_cast<ApiDependencies&>(deps_), settings_, *log_, *state_);
+  auto response = answer(request);
+  if (response.status >= 400 && response.status < 500) {
+    deps_.metrics.counter("fca_refusals_total", "Requests refused since start (4xx), by front end and reason.",
+                          {{"frontend", "api"}, {"reason", refusal_reason(response.status)}}).add();
+  }
+  return response;
+}
+
+http::Response ApiFrontEnd::answer(const http::Request& request) const {
+  Handlers handlers(const_cast<ApiDependencies&>(deps_), settings_, *log_);
   const auto path = request.path();
   if (path == "/healthz") return json_response(200, json{{"status", "ok"}});
   if (path == "/readyz") return handlers.readyz();
@@ -840,8 +857,8 @@ http::Response ApiFrontEnd::handle(const http::Request& request) const {
 
   const auto address = peer_address(request.peer);
   const auto unauthorized = [&](std::string_view why) {
-    log_->warn("api: {} {} from {}: 401 ({})", request.method, http::escape_for_log(path, 128), address, why);
-    auto r = error(401, "unauthorized", "a valid bearer token is required");
+    log_->warn("api: {} {} from {}: 401 ({})", request.method, http::escape_for_log(path, 128), address, http::escape_for_log(why));
+    auto r = error(401, "unauthorized", "a valid bearer token (or client certificate) is required");
     r.set("WWW-Authenticate", "Bearer realm=\"facility-ca\"");
     return r;
   };
@@ -851,20 +868,30 @@ http::Response ApiFrontEnd::handle(const http::Request& request) const {
     r.set("Retry-After", "60");
     return r;
   }
+  const auto failed = [&](std::string_view why) {
+    state_->failed(address);
+    authentication_failures(deps_.metrics).add();
+    return unauthorized(why);
+  };
   const auto authorization = request.header("Authorization");
-  if (authorization.empty()) return unauthorized("no token");
-  if (authorization.size() < 7 || !http::iequals(authorization.substr(0, 7), "Bearer ")) {
-    state_->failed(address);
-    return unauthorized("not a bearer token");
+  service::Principal who;
+  if (authorization.empty()) {
+    if (!settings_.client_certificates || request.client_chain.empty()) return unauthorized("no token");
+    auto client = settings_.client_certificates(request.client_chain);
+    if (!client) {
+      if (client.error().code != Errc::policy_refused) log_->error("api: client certificate: {}", client.error().message);
+      return failed("client certificate: " + client.error().message);
+    }
+    who = std::move(*client);
+  } else {
+    if (authorization.size() < 7 || !http::iequals(authorization.substr(0, 7), "Bearer ")) return failed("not a bearer token");
+    auto authenticated = deps_.tokens.authenticate(authorization.substr(7));
+    if (!authenticated) return failed(service::to_string(authenticated.error()));
+    who = std::move(authenticated->principal);
   }
-  auto authenticated = deps_.tokens.authenticate(authorization.substr(7));
-  if (!authenticated) {
-    state_->failed(address);
-    return unauthorized(service::to_string(authenticated.error()));
-  }
-  auto response = handlers.dispatch(*found, Call{request, std::move(params), authenticated->principal});
+  auto response = handlers.dispatch(*found, Call{request, std::move(params), who});
   if (response.status == 403) {
-    log_->warn("api: {} {} by {}: 403", request.method, http::escape_for_log(path, 128), authenticated->principal.id);
+    log_->warn("api: {} {} by {}: 403", request.method, http::escape_for_log(path, 128), http::escape_for_log(who.id, 256));
   }
   return response;
 }

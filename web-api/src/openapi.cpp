@@ -1,5 +1,7 @@
 // The route table and the OpenAPI 3.1 document made from it: what is mounted and what is documented
-// cannot drift apart (tests/integration/api_openapi_test.cpp walks the live server against it).
+// cannot drift apart (tests/integration/api_test.cpp walks the live server against it;
+// api_openapi_test.cpp validates the document and real answers against its schemas).
+#include <map>
 #include <set>
 
 #include "fca/api/api.hpp"
@@ -9,7 +11,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-json ref(std::string_view name) { return json{{"$ref", "#/components/schemas/" + std::string(name)}}; }
+json schema_ref(std::string_view name) { return json{{"$ref", "#/components/schemas/" + std::string(name)}}; }
 
 json string_schema(std::string_view description = {}) {
   json s{{"type", "string"}};
@@ -24,89 +26,143 @@ json time_schema() { return json{{"type", "string"}, {"format", "date-time"}}; }
 json string_list() { return json{{"type", "array"}, {"items", {{"type", "string"}}}}; }
 
 json object(json properties, std::vector<std::string> required) {
+  if (properties.is_null()) properties = json::object();  // `{}` makes null, not an empty object
   return json{{"type", "object"}, {"additionalProperties", false}, {"properties", std::move(properties)}, {"required", std::move(required)}};
 }
 
+json integer() { return json{{"type", "integer"}}; }
+json boolean() { return json{{"type", "boolean"}}; }
+json enumeration(std::vector<std::string> values) { return json{{"type", "string"}, {"enum", std::move(values)}}; }
+json list_of(json items) { return json{{"type", "array"}, {"items", std::move(items)}}; }
+// Every field of an answer is always present (null when it has no value): all are required.
+json answer(json properties) {
+  std::vector<std::string> names;
+  for (const auto& [name, schema] : properties.items()) names.push_back(name);
+  return object(std::move(properties), std::move(names));
+}
+json page_of(std::string_view item) { return answer({{"items", list_of(schema_ref(item))}, {"next_cursor", nullable(string_schema())}}); }
+
+json certificate_properties() {
+  return json{{"serial", string_schema("upper-case hex")},
+              {"ca", string_schema()},
+              {"subject", string_schema()},
+              {"common_name", string_schema()},
+              {"sans", string_list()},
+              {"profile", string_schema()},
+              {"key_type", string_schema()},
+              {"not_before", time_schema()},
+              {"not_after", time_schema()},
+              {"status", enumeration({"valid", "revoked", "on-hold"})},
+              {"revoked_at", nullable(time_schema())},
+              {"revocation_reason", nullable(string_schema())},
+              {"invalidity_date", nullable(time_schema())},
+              {"fingerprint_sha256", string_schema()},
+              {"requester", string_schema()},
+              {"renewal_of", nullable(string_schema())},
+              {"issued_at", time_schema()}};
+}
+
+json ca_properties() {
+  return json{{"name", string_schema()},
+              {"state", enumeration({"active", "pending"})},
+              {"default", boolean()},
+              {"subject", string_schema()},
+              {"parent", nullable(string_schema())},
+              {"not_before", nullable(time_schema())},
+              {"not_after", nullable(time_schema())},
+              {"key_uri", string_schema()},
+              {"created_at", time_schema()}};
+}
+
+json token_properties() {
+  return json{{"id", integer()},
+              {"name", string_schema()},
+              {"roles", list_of(enumeration({"admin", "operator", "auditor"}))},
+              {"cas", nullable(string_list())},
+              {"profiles", nullable(string_list())},
+              {"created_by", string_schema()},
+              {"created_at", time_schema()},
+              {"expires_at", nullable(time_schema())},
+              {"revoked_at", nullable(time_schema())},
+              {"last_used_at", nullable(time_schema())}};
+}
+
+// The shapes the handlers write (service/src/json.cpp and api.cpp), exactly: unknown fields are
+// refused, every field is listed; tests/integration/api_openapi_test.cpp validates real answers
+// against them.
 json schemas() {
   json s;
-  s["Error"] = object({{"error", object({{"code", string_schema()}, {"message", string_schema()}}, {"code", "message"})}}, {"error"});
-  s["Certificate"] = json{{"type", "object"},
-                          {"properties",
-                           {{"serial", string_schema("upper-case hex")},
-                            {"ca", string_schema()},
-                            {"subject", string_schema()},
-                            {"common_name", string_schema()},
-                            {"sans", string_list()},
-                            {"profile", string_schema()},
-                            {"key_type", string_schema()},
-                            {"not_before", time_schema()},
-                            {"not_after", time_schema()},
-                            {"status", json{{"type", "string"}, {"enum", {"valid", "revoked", "on-hold"}}}},
-                            {"revoked_at", nullable(time_schema())},
-                            {"revocation_reason", nullable(string_schema())},
-                            {"invalidity_date", nullable(time_schema())},
-                            {"fingerprint_sha256", string_schema()},
+  s["Error"] = answer({{"error", answer({{"code", string_schema()}, {"message", string_schema()}})}});
+  s["Certificate"] = answer(certificate_properties());
+  auto shown = certificate_properties();
+  shown["certificate_pem"] = string_schema();
+  s["CertificateWithPem"] = answer(std::move(shown));
+  s["Issued"] = object({{"certificate", schema_ref("Certificate")},
+                        {"certificate_pem", string_schema()},
+                        {"chain_pem", string_schema("issuing CA first, up to the root")},
+                        {"key_pem", nullable(string_schema("keygen only: PKCS#8, encrypted under pkcs12_password"))},
+                        {"pkcs12_base64", nullable(string_schema("keygen only"))},
+                        {"key_withheld", json{{"type", "boolean"}, {"description", "an Idempotency-Key replay of a keygen answer"}}}},
+                       {"certificate", "certificate_pem", "chain_pem"});
+  s["Ca"] = answer(ca_properties());
+  auto with_chain = ca_properties();
+  with_chain["chain_pem"] = nullable(string_schema("null while the CA is pending"));
+  s["CaWithChain"] = answer(std::move(with_chain));
+  s["CaList"] = answer({{"items", list_of(schema_ref("Ca"))}});
+  s["Enrollment"] = answer({{"id", integer()},
+                            {"label", string_schema("the EST label")},
                             {"requester", string_schema()},
-                            {"renewal_of", nullable(string_schema())},
-                            {"issued_at", time_schema()}}},
-                          {"required", {"serial", "ca", "status", "not_before", "not_after"}}};
-  s["Issued"] = json{{"type", "object"},
-                     {"properties",
-                      {{"certificate", ref("Certificate")},
-                       {"certificate_pem", string_schema()},
-                       {"chain_pem", string_schema()},
-                       {"key_pem", nullable(string_schema("keygen only: PKCS#8, encrypted under pkcs12_password"))},
-                       {"pkcs12_base64", nullable(string_schema("keygen only"))},
-                       {"key_withheld", json{{"type", "boolean"}}}}},
-                     {"required", {"certificate", "certificate_pem", "chain_pem"}}};
-  s["Ca"] = json{{"type", "object"},
-                 {"properties",
-                  {{"name", string_schema()},
-                   {"state", json{{"type", "string"}, {"enum", {"active", "pending"}}}},
-                   {"default", json{{"type", "boolean"}}},
-                   {"subject", string_schema()},
-                   {"parent", nullable(string_schema())},
-                   {"not_before", nullable(time_schema())},
-                   {"not_after", nullable(time_schema())},
-                   {"key_uri", string_schema()},
-                   {"created_at", time_schema()},
-                   {"chain_pem", nullable(string_schema())}}},
-                 {"required", {"name", "state"}}};
-  s["Enrollment"] = json{{"type", "object"}, {"properties", {{"id", {{"type", "integer"}}}, {"state", string_schema()}, {"ca", string_schema()}}}};
-  s["AuditEntry"] = json{{"type", "object"}, {"properties", {{"sequence", {{"type", "integer"}}}, {"at", time_schema()}, {"actor", string_schema()}, {"action", string_schema()}, {"object", string_schema()}}}};
-  s["Token"] = json{{"type", "object"},
-                    {"properties",
-                     {{"id", {{"type", "integer"}}},
-                      {"name", string_schema()},
-                      {"roles", string_list()},
-                      {"cas", nullable(json{{"type", "array"}, {"items", {{"type", "string"}}}})},
-                      {"profiles", nullable(json{{"type", "array"}, {"items", {{"type", "string"}}}})},
-                      {"created_by", string_schema()},
-                      {"created_at", time_schema()},
-                      {"expires_at", nullable(time_schema())},
-                      {"revoked_at", nullable(time_schema())},
-                      {"last_used_at", nullable(time_schema())},
-                      {"token", string_schema("only in the answer to POST: shown once")}}},
-                    {"required", {"id", "name", "roles"}}};
-  s["Page"] = json{{"type", "object"}, {"properties", {{"items", {{"type", "array"}}}, {"next_cursor", nullable(string_schema())}}}, {"required", {"items", "next_cursor"}}};
+                            {"ca", string_schema()},
+                            {"profile", string_schema()},
+                            {"common_name", string_schema()},
+                            {"state", enumeration({"pending", "approved", "rejected"})},
+                            {"created_at", time_schema()},
+                            {"decided_by", nullable(string_schema())},
+                            {"decided_at", nullable(time_schema())},
+                            {"reason", nullable(string_schema())},
+                            {"certificate_serial", nullable(string_schema())}});
+  s["AuditEntry"] = answer({{"sequence", integer()},
+                            {"at", time_schema()},
+                            {"actor", string_schema()},
+                            {"action", string_schema()},
+                            {"object", string_schema()},
+                            {"detail", json{{"type", {"object", "string"}}}},
+                            {"previous_hash", string_schema()},
+                            {"hash", string_schema()}});
+  s["AuditVerification"] = answer({{"intact", boolean()},
+                                   {"entries", integer()},
+                                   {"first_bad_sequence", nullable(integer())},
+                                   {"reason", string_schema()},
+                                   {"keyed_from", nullable(integer())},
+                                   {"head_count", integer()}});
+  s["Token"] = answer(token_properties());
+  auto made = token_properties();
+  made["token"] = string_schema("shown once, in this answer only");
+  s["CreatedToken"] = answer(std::move(made));
+  s["TokenList"] = answer({{"items", list_of(schema_ref("Token"))}});
+  s["CertificatePage"] = page_of("Certificate");
+  s["EnrollmentPage"] = page_of("Enrollment");
+  s["AuditPage"] = page_of("AuditEntry");
+  s["Health"] = answer({{"status", enumeration({"ok"})}});
+  s["Readiness"] = answer({{"ready", boolean()}, {"problems", string_list()}});
   s["IssueRequest"] = json{
       {"oneOf",
-       {object({{"csr", string_schema("PEM PKCS#10")}, {"profile", string_schema()}, {"ca", string_schema()}, {"validity_days", {{"type", "integer"}}}},
+       {object({{"csr", string_schema("PEM PKCS#10")}, {"profile", string_schema()}, {"ca", string_schema()}, {"validity_days", integer()}},
                {"csr", "profile"}),
         object({{"common_name", string_schema()},
-                {"sans", string_list()},
-                {"key_type", string_schema("p256 (default), p384, rsa2048, rsa3072, rsa4096, ed25519")},
-                {"pkcs12_password", string_schema("at least 8 characters")},
+                {"sans", list_of(string_schema("DNS:..., IP:..., email:..., URI:..."))},
+                {"key_type", enumeration({"p256", "p384", "rsa2048", "rsa3072", "rsa4096", "ed25519"})},
+                {"pkcs12_password", json{{"type", "string"}, {"minLength", 8}}},
                 {"profile", string_schema()},
                 {"ca", string_schema()},
-                {"validity_days", {{"type", "integer"}}}},
+                {"validity_days", integer()}},
                {"common_name", "pkcs12_password", "profile"})}}};
   s["RevokeRequest"] = object({{"reason", string_schema("RFC 5280 reason name, e.g. keyCompromise")}, {"invalidity_date", time_schema()}}, {});
   s["EmptyRequest"] = object({}, {});
   s["RenewRequest"] = object({{"csr", string_schema("PEM PKCS#10")}}, {"csr"});
   s["RejectRequest"] = object({{"reason", string_schema()}}, {"reason"});
-  s["TokenRequest"] = object({{"name", string_schema("[a-z0-9._-]{1,64}")},
-                              {"roles", json{{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"admin", "operator", "auditor"}}}}}},
+  s["TokenRequest"] = object({{"name", json{{"type", "string"}, {"pattern", "^[a-z0-9._-]{1,64}$"}}},
+                              {"roles", list_of(enumeration({"admin", "operator", "auditor"}))},
                               {"expires_at", time_schema()},
                               {"cas", string_list()},
                               {"profiles", string_list()}},
@@ -114,15 +170,69 @@ json schemas() {
   return s;
 }
 
-std::string response_schema(const RouteInfo& route) {
+// What a successful answer carries, by media type.
+json success_content(const RouteInfo& route, int status) {
   const auto& p = route.pattern;
-  if (route.method == "POST" && (p == "/api/v1/certificates" || p.ends_with("/renew") || p.ends_with("/approve"))) return "Issued";
-  if (p.find("/tokens") != std::string::npos) return p == "/api/v1/tokens" && route.method == "GET" ? "Page" : "Token";
-  if (p == "/api/v1/certificates" || p == "/api/v1/enrollments" || p == "/api/v1/audit" || p == "/api/v1/cas") return "Page";
-  if (p.starts_with("/api/v1/certificates/")) return "Certificate";
-  if (p.starts_with("/api/v1/enrollments/")) return "Enrollment";
-  if (p == "/api/v1/cas/{name}") return "Ca";
-  return "";
+  const auto& m = route.method;
+  const auto as_json = [](std::string_view schema) { return json{{"application/json", {{"schema", schema_ref(schema)}}}}; };
+  const auto text = [](std::string_view type) { return json{{std::string(type), {{"schema", {{"type", "string"}}}}}}; };
+  if (p == "/healthz") return as_json("Health");
+  if (p == "/readyz") return as_json("Readiness");
+  if (p == "/api/v1/openapi.json") return json{{"application/json", {{"schema", {{"type", "object"}}}}}};
+  if (p == "/metrics") return text("text/plain");
+  if (m == "POST" && (p == "/api/v1/certificates" || p.ends_with("/renew") || p.ends_with("/approve"))) return as_json("Issued");
+  if (p == "/api/v1/tokens") return as_json(m == "GET" ? "TokenList" : "CreatedToken");
+  if (p == "/api/v1/tokens/{id}") return as_json("Token");
+  if (p == "/api/v1/certificates") return as_json("CertificatePage");
+  if (p == "/api/v1/certificates/{serial}") {
+    auto out = as_json("CertificateWithPem");
+    out.update(text("application/pem-certificate-chain"));
+    out.update(text("application/pkix-cert"));
+    return out;
+  }
+  if (p.starts_with("/api/v1/certificates/")) return as_json("Certificate");
+  if (p == "/api/v1/enrollments") return as_json("EnrollmentPage");
+  if (p.starts_with("/api/v1/enrollments/")) return as_json("Enrollment");
+  if (p == "/api/v1/audit") return as_json("AuditPage");
+  if (p == "/api/v1/audit/verify") return as_json("AuditVerification");
+  if (p == "/api/v1/cas") return as_json("CaList");
+  if (p == "/api/v1/cas/{name}") return as_json("CaWithChain");
+  if (p == "/api/v1/cas/{name}/crl") {
+    auto out = text("application/x-pem-file");
+    out.update(text("application/pkix-crl"));
+    return out;
+  }
+  (void)status;
+  return json::object();
+}
+
+// The query parameters each listing takes (api.cpp's parse_query lists, with their types).
+json query_parameters(const RouteInfo& route) {
+  std::vector<std::pair<std::string, json>> q;
+  const auto limit = json{{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 100}};
+  const auto& p = route.pattern;
+  if (route.method == "GET" && p == "/api/v1/certificates") {
+    q = {{"status", enumeration({"valid", "revoked", "on-hold"})},
+         {"profile", string_schema()},
+         {"ca", string_schema()},
+         {"common_name", string_schema()},
+         {"name_contains", string_schema()},
+         {"expiring_before", time_schema()},
+         {"expiring_within_days", json{{"type", "integer"}, {"minimum", 0}, {"maximum", 36500}}},
+         {"issued_after", time_schema()},
+         {"cursor", string_schema()},
+         {"limit", limit}};
+  } else if (p == "/api/v1/enrollments") {
+    q = {{"state", enumeration({"pending", "approved", "rejected"})}, {"cursor", string_schema()}, {"limit", limit}};
+  } else if (p == "/api/v1/audit") {
+    q = {{"actor", string_schema()}, {"action", string_schema("exact, or a prefix ending in '.'")}, {"since", time_schema()},
+         {"until", time_schema()}, {"cursor", string_schema()}, {"limit", limit}};
+  } else if (p.starts_with("/api/v1/certificates/{serial}")) {
+    q = {{"ca", string_schema("when two CAs issued the same serial")}};
+  }
+  json out = json::array();
+  for (auto& [name, schema] : q) out.push_back(json{{"name", name}, {"in", "query"}, {"required", false}, {"schema", std::move(schema)}});
+  return out;
 }
 
 }  // namespace
@@ -156,6 +266,11 @@ const std::vector<RouteInfo>& routes() {
 }
 
 nlohmann::ordered_json openapi_document() {
+  const std::map<std::string, json> path_schemas{
+      {"name", json{{"type", "string"}, {"pattern", "^[a-z0-9-]{1,64}$"}}},
+      {"serial", json{{"type", "string"}, {"pattern", "^[0-9A-Fa-f]{1,64}$"}}},
+      {"id", json{{"type", "string"}, {"pattern", "^[0-9]{1,18}$"}}},
+  };
   json paths = json::object();
   for (const auto& route : routes()) {
     json operation;
@@ -164,26 +279,32 @@ nlohmann::ordered_json openapi_document() {
     json parameters = json::array();
     for (std::size_t at = route.pattern.find('{'); at != std::string::npos; at = route.pattern.find('{', at + 1)) {
       const auto name = route.pattern.substr(at + 1, route.pattern.find('}', at) - at - 1);
-      parameters.push_back(json{{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
+      parameters.push_back(json{{"name", name}, {"in", "path"}, {"required", true}, {"schema", path_schemas.at(name)}});
     }
+    for (auto& q : query_parameters(route)) parameters.push_back(std::move(q));
     if (!parameters.empty()) operation["parameters"] = parameters;
     if (!route.request_schema.empty()) {
       operation["requestBody"] = json{{"required", route.request_schema != "EmptyRequest" && route.request_schema != "RevokeRequest"},
-                                      {"content", {{"application/json", {{"schema", ref(route.request_schema)}}}}}};
+                                      {"content", {{"application/json", {{"schema", schema_ref(route.request_schema)}}}}}};
     }
     json responses = json::object();
-    const auto schema = response_schema(route);
     for (int status : route.statuses) {
       json answer{{"description", status < 300 ? "success" : "see docs/api.md"}};
-      if (status < 300 && !schema.empty()) answer["content"] = {{"application/json", {{"schema", ref(schema)}}}};
-      if (status >= 400) answer["content"] = {{"application/json", {{"schema", ref("Error")}}}};
+      if (status < 300) {
+        if (auto content = success_content(route, status); !content.empty()) answer["content"] = std::move(content);
+      } else if (route.pattern == "/readyz") {
+        answer["content"] = {{"application/json", {{"schema", schema_ref("Readiness")}}}};
+      } else {
+        answer["content"] = {{"application/json", {{"schema", schema_ref("Error")}}}};
+      }
       responses[std::to_string(status)] = answer;
     }
     if (route.authenticated) {
       for (int status : {400, 401, 403, 429}) {
-        responses[std::to_string(status)] = json{{"description", "see docs/api.md"}, {"content", {{"application/json", {{"schema", ref("Error")}}}}}};
+        responses[std::to_string(status)] = json{{"description", "see docs/api.md"}, {"content", {{"application/json", {{"schema", schema_ref("Error")}}}}}};
       }
-      operation["security"] = json::array({json{{"bearer", json::array()}}});
+      // Either one: a bearer token, or a client certificate from api.client_certificates.
+      operation["security"] = json::array({json{{"bearer", json::array()}}, json{{"clientCertificate", json::array()}}});
     } else {
       operation["security"] = json::array();
     }
@@ -195,7 +316,13 @@ nlohmann::ordered_json openapi_document() {
   return json{{"openapi", "3.1.0"},
               {"info", {{"title", "facility-ca REST admin API"}, {"version", "1"}}},
               {"paths", paths},
-              {"components", {{"schemas", schemas()}, {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
+              {"components",
+               {{"schemas", schemas()},
+                {"securitySchemes",
+                 {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}},
+                  {"clientCertificate",
+                   {{"type", "mutualTLS"},
+                    {"description", "a TLS client certificate that chains to api.client_certificates (docs/api.md)"}}}}}}}};
 }
 
 }  // namespace fca::api

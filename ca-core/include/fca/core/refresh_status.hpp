@@ -18,6 +18,7 @@ struct CaRefreshStatus {
   std::optional<TimePoint> last_failure;
   std::string last_error;  // the last failure's message, kept after a later success for the record
   bool failing = false;    // the last attempt failed
+  std::uint64_t failures = 0;  // failed attempts since the process started
 };
 
 // Per-CA outcomes of one kind of refresh, by CA id.
@@ -35,6 +36,7 @@ class RefreshStatusBoard {
     status.last_failure = at;
     status.last_error = std::move(error);
     status.failing = true;
+    ++status.failures;
   }
   const std::map<std::int64_t, CaRefreshStatus>& by_ca() const { return board_; }
 

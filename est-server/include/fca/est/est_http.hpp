@@ -12,6 +12,7 @@
 #include "fca/est/credentials.hpp"
 #include "fca/est/trust.hpp"
 #include "fca/http/message.hpp"
+#include "fca/http/metrics.hpp"
 #include "fca/http/router.hpp"
 #include "fca/service/service.hpp"
 
@@ -39,7 +40,9 @@ struct EstSettings {
 
 class EstFrontEnd {
  public:
-  EstFrontEnd(service::Service& service, EstSettings settings, std::shared_ptr<spdlog::logger> log);
+  // With `metrics`: fca_est_enrollments_total{label,operation,result} and fca_issuances_total{frontend="est"}.
+  EstFrontEnd(service::Service& service, EstSettings settings, std::shared_ptr<spdlog::logger> log,
+              http::Metrics* metrics = nullptr);
 
   // GET cacerts, csrattrs; POST simpleenroll, simplereenroll, serverkeygen; for every label.
   void mount(http::Router& router) const;
@@ -85,6 +88,7 @@ class EstFrontEnd {
   service::Service& service_;
   EstSettings settings_;
   std::shared_ptr<spdlog::logger> log_;
+  http::Metrics* metrics_ = nullptr;
 };
 
 }  // namespace fca::est

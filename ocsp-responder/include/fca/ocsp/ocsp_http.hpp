@@ -15,6 +15,7 @@
 
 #include "fca/core/lab_faults.hpp"
 #include "fca/core/ocsp.hpp"
+#include "fca/http/metrics.hpp"
 #include "fca/http/router.hpp"
 
 namespace fca::ocsp {
@@ -27,10 +28,11 @@ struct OcspHttpSettings {
 
 class OcspFrontEnd {
  public:
-  // With lab faults (a lab instance only), every request first asks them whether a fault applies;
-  // without, the routes are exactly the plain ones.
+  // With `metrics`: fca_ocsp_requests_total{status} and fca_ocsp_request_duration_seconds. With lab
+  // faults (a lab instance only), every request first asks them whether a fault applies; without,
+  // the routes are exactly the plain ones.
   OcspFrontEnd(OcspService& service, OcspHttpSettings settings, std::shared_ptr<spdlog::logger> log,
-               std::shared_ptr<LabOcspFaults> lab_faults = nullptr);
+               http::Metrics* metrics = nullptr, std::shared_ptr<LabOcspFaults> lab_faults = nullptr);
 
   // The answer when it is ready without signing; nullopt when answer() must make it.
   std::optional<http::Response> answer_cached(const http::Request& request) const;
@@ -49,6 +51,12 @@ class OcspFrontEnd {
   http::Response format(const http::Request& request, const OcspAnswer& result) const;
   std::optional<http::Response> answer_cached_unless_faulty(const http::Request& request) const;
   http::Response answer_with_faults(const http::Request& request) const;
+
+  void count(std::size_t status, std::chrono::steady_clock::time_point started) const;
+
+  static constexpr std::size_t kRefused = 4;  // after the four OcspOutcome values: 413, 415, ...
+  http::Counter* requests_[kRefused + 1] = {};
+  http::Histogram* latency_ = nullptr;
 
   OcspService& service_;
   OcspHttpSettings settings_;

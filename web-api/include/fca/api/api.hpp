@@ -5,6 +5,7 @@
 // Every call goes through fca::service as Principal::api(<token name>, ...); the service decides who
 // may do what, the API maps its errors to statuses (http::status_of) and shapes.
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,16 +19,25 @@
 #include "fca/core/api_repository.hpp"
 #include "fca/core/crl.hpp"
 #include "fca/core/ocsp.hpp"
+#include "fca/http/metrics.hpp"
 #include "fca/http/router.hpp"
 #include "fca/service/service.hpp"
 #include "fca/service/tokens.hpp"
 
 namespace fca::api {
 
+// The caller a TLS client certificate chain (DER, leaf first) stands for, or Errc::policy_refused
+// with the reason; made by the app from api.client_certificates (trust stores, roles, scope).
+using ClientCertificateAuthenticator =
+    std::function<Result<service::Principal>(const std::vector<std::vector<std::uint8_t>>& chain)>;
+
 struct ApiSettings {
   std::size_t max_body_bytes = 64 * 1024;
   // Failed authentications per client address and minute before it is answered 429 until the minute ends.
   int max_auth_failures_per_minute = 10;
+  // Empty: bearer tokens only. A request without an Authorization header that presents a client
+  // certificate is authenticated by it; a bearer token always wins.
+  ClientCertificateAuthenticator client_certificates;
 };
 
 struct ApiDependencies {
@@ -38,6 +48,7 @@ struct ApiDependencies {
   CrlService& crls;
   OcspService& ocsp;
   const Clock& clock;
+  http::Metrics& metrics;  // shared with the other front ends; /metrics writes it out
 };
 
 // One route of the API, as mounted and as documented (openapi.json is made from this table).
@@ -63,9 +74,11 @@ class ApiFrontEnd {
   http::Response handle(const http::Request& request) const;
   void mount(http::Router& router) const;
 
-  struct State;  // the failure limiter and the counters /metrics shows
+  struct State;  // the failure limiter
 
  private:
+  http::Response answer(const http::Request& request) const;
+
   ApiDependencies deps_;
   ApiSettings settings_;
   std::shared_ptr<spdlog::logger> log_;
