@@ -87,6 +87,65 @@ int run_mint(Cli& cli, const LabOptions& options) {
   return exit_ok;
 }
 
+// The probe of one active fault: its CA (or the default CA), a certificate of that CA it applies to,
+// and the files openssl needs, written into `scratch`.
+Result<lab::FaultProbe> probe_of(Instance& instance, const service::LabFaultInfo& info, const std::string& ocsp_url,
+                                 const std::filesystem::path& scratch) {
+  auto& service = instance.service();
+  const auto& who = instance.operator_principal();
+  std::string ca = info.ca;
+  if (ca.empty()) {
+    auto cas = service.list_cas(who);
+    if (!cas) return std::unexpected(cas.error());
+    for (const auto& c : *cas) {
+      if (c.record.is_default) ca = c.record.name;
+    }
+    if (ca.empty()) return fail(Errc::not_found, "no default CA to check fault " + std::to_string(info.fault.id) + " with");
+  }
+  auto chain = service.ca_chain_pem(who, ca);
+  if (!chain) return std::unexpected(chain.error());
+  auto certificates = parse_certificates(*chain);
+  if (!certificates || certificates->empty()) return fail(Errc::internal, "the chain of CA '" + ca + "' does not parse");
+
+  std::optional<service::CertificateInfo> target;
+  if (info.fault.serial) {
+    auto found = service.get_certificate(who, *info.fault.serial, ca);
+    if (!found) return std::unexpected(found.error());
+    target = *found;
+  } else {
+    service::CertificateQuery query;
+    query.ca = ca;
+    query.status = CertificateStatus::valid;
+    query.limit = 50;
+    auto page = service.list_certificates(who, query);
+    if (!page) return std::unexpected(page.error());
+    for (const auto& c : page->items) {
+      if (c.record.not_after > service.clock().now()) target = c;
+    }
+    if (!target) return fail(Errc::not_found, "CA '" + ca + "' has no valid certificate to check a fault with");
+  }
+  auto leaf = parse_certificate(std::string_view(reinterpret_cast<const char*>(target->record.der.data()), target->record.der.size()));
+  if (!leaf) return std::unexpected(leaf.error());
+
+  lab::FaultProbe probe;
+  probe.name = "fault " + std::to_string(info.fault.id);
+  probe.kind = to_string(info.fault.kind);
+  probe.mode = info.fault.mode;
+  probe.delay_ms = info.fault.delay_ms;
+  probe.serial = target->record.serial;
+  probe.issuer_pem = scratch / (probe.name + "-issuer.pem");
+  probe.chain_pem = scratch / (probe.name + "-chain.pem");
+  probe.leaf_pem = scratch / (probe.name + "-leaf.pem");
+  for (const auto& [file, content] : {std::pair{probe.issuer_pem, to_pem(certificates->front().get())},
+                                      std::pair{probe.chain_pem, *chain}, std::pair{probe.leaf_pem, to_pem(leaf->get())}}) {
+    if (auto w = write_atomically(file, content, 0644); !w) return std::unexpected(w.error());
+  }
+  // The CRL is on the listener the responder is on: scheme://host:port of the OCSP URL.
+  const auto authority_end = ocsp_url.find('/', ocsp_url.find("://") + 3);
+  probe.crl_url = ocsp_url.substr(0, authority_end) + "/crl/" + ca + ".crl";
+  return probe;
+}
+
 int run_check(Cli& cli, const LabOptions& options) {
   auto instance = open_lab(cli);
   if (!instance) return instance.error();
@@ -107,6 +166,24 @@ int run_check(Cli& cli, const LabOptions& options) {
   };
   auto outcomes = lab::run_checks(check);
   if (!outcomes) return report(outcomes.error());
+
+  // Faults are answered by the running serve, not in this process: they are checked against it.
+  auto faults = (*instance)->lab_faults().list((*instance)->operator_principal());
+  if (!faults) return report(faults.error());
+  std::vector<lab::FaultProbe> probes;
+  std::size_t active = 0;
+  for (const auto& info : *faults) {
+    if (!info.active) continue;
+    ++active;
+    if (options.ocsp_url.empty()) continue;
+    auto probe = probe_of(**instance, info, options.ocsp_url, check.directory);
+    if (!probe) return report(probe.error());
+    probes.push_back(std::move(*probe));
+  }
+  if (active > 0 && options.ocsp_url.empty()) {
+    fmt::print("{} active revocation fault(s) not checked: the running serve answers them (give --ocsp-url)\n", active);
+  }
+  for (auto& outcome : lab::run_fault_checks(probes, options.ocsp_url, check.directory)) outcomes->push_back(std::move(outcome));
   std::size_t differing = 0;
   for (const auto& o : *outcomes) {
     fmt::print("{:<8} {:<22} {} {}: expected \"{}\", seen \"{}\"\n", o.matches ? "ok" : "DIFFERS", o.entry, o.tool,

@@ -201,6 +201,24 @@ TEST_CASE("lab: mint --all then lab check; each kind behaves as its manifest say
   CHECK(against_serve.exit_code == 0);
   CHECK(contains(against_serve.out, "ocsp -url " + serve.ocsp_url()));
 
+  // Active faults are checked against the running serve too: each gives what a client must see.
+  // Scoped to certificates outside the kit, so the kit's own checks still see true answers.
+  const auto faulted = serve.issue_leaf("faulted");
+  const auto faulted_serial = pki.serial_of(faulted);
+  pki.out("lab fault ocsp tryLater --serial " + faulted_serial + " --for 5m");
+  pki.out("lab fault crl missing --ca lab-untrusted-root --for 5m");
+  {
+    auto with_faults = pki.fca_split("lab check --kit-dir " + shell_quote(kit.string()) + " --ocsp-url " + serve.ocsp_url());
+    INFO("lab check with faults stdout:\n" << with_faults.out << "\nstderr: " << with_faults.err);
+    CHECK(with_faults.exit_code == 0);
+    CHECK(contains(with_faults.out, "ocsp tryLater 0x" + faulted_serial + ": expected \"trylater\", seen \"trylater\""));
+    CHECK(contains(with_faults.out, "expected \"HTTP 404\", seen \"HTTP 404\""));
+    // Without the responder's URL the faults are named, not silently passed.
+    auto in_process = pki.fca_split("lab check --kit-dir " + shell_quote(kit.string()));
+    CHECK(contains(in_process.out, "2 active revocation fault(s) not checked"));
+  }
+  pki.out("lab fault clear");
+
   // lab check reports a kind that does not behave as its manifest says.
   auto tampered = manifest;
   for (auto& entry : tampered["entries"]) {

@@ -371,10 +371,11 @@ class ServeFixture {
       for (std::size_t i = 1; i < config["serve"]["listeners"].size(); ++i) {
         config["serve"]["listeners"][i]["address"] = "127.0.0.1";
         config["serve"]["listeners"][i]["port"] = free_loopback_port();
-        if (i == 1) https_port_ = config["serve"]["listeners"][i]["port"].get<int>();
       }
       config["urls"]["base"] = "http://127.0.0.1:" + std::to_string(port_);
       if (change_) change_(config);
+      const auto& listeners = config["serve"]["listeners"];
+      https_port_ = listeners.size() > 1 ? listeners[1]["port"].get<int>() : 0;
     });
   }
 
@@ -410,7 +411,8 @@ class ServeFixture {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       if (!running()) return false;
-      if (loopback_port_accepts(port_)) return running();
+      // Every listener: the HTTPS one binds only once its certificates are issued.
+      if (loopback_port_accepts(port_) && (https_port_ <= 0 || loopback_port_accepts(https_port_))) return running();
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;

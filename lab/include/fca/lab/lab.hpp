@@ -73,4 +73,23 @@ struct CheckOutcome {
 
 Result<std::vector<CheckOutcome>> run_checks(const CheckOptions& options);
 
+// One active revocation fault and what to ask the running responder about it.
+struct FaultProbe {
+  std::string name;                  // "fault 3", the outcome's entry
+  std::string kind;                  // "ocsp" or "crl"
+  std::string mode;                  // as `lab fault` took it
+  std::int64_t delay_ms = 0;         // mode delay
+  std::filesystem::path issuer_pem;  // the CA certificate the fault is scoped to (or the default CA)
+  std::filesystem::path chain_pem;   // that CA and every certificate above it (openssl's -CAfile)
+  std::string serial;                // a certificate of that CA the fault applies to
+  std::filesystem::path leaf_pem;    // that certificate (CRL checks verify it)
+  std::string crl_url;               // the CA's CRL on the running serve
+};
+
+// `lab check` of the active faults: `openssl ocsp` against `ocsp_url` (faults are answered by the
+// running serve only), or the CRL fetched from it and checked with `openssl verify -crl_check`,
+// and what a client must see for each mode (docs/lab.md).
+std::vector<CheckOutcome> run_fault_checks(const std::vector<FaultProbe>& probes, const std::string& ocsp_url,
+                                           const std::filesystem::path& scratch, const std::string& openssl = "openssl");
+
 }  // namespace fca::lab
