@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -337,7 +339,27 @@ class FilteredQuery {
   std::vector<Value> values_;
 };
 
+// One insert_certificate call waiting for its batch; lives on the caller's stack until `done`.
+struct PendingInsert {
+  const CertificateRecord* cert;
+  const AuditEvent* audit;
+  std::optional<Result<std::int64_t>> result;
+  std::exception_ptr exception;
+  bool done = false;
+};
+
 }  // namespace
+
+struct Database::InsertQueue {
+  std::mutex mutex;
+  std::condition_variable answered;
+  std::vector<PendingInsert*> waiting;
+  bool leading = false;  // a thread is committing a batch; the others wait for it
+  // The newest committed batch's audit head not yet written, and whether a thread is writing one:
+  // only the newest head matters, so heads that queue up while one is written are written once.
+  std::optional<AuditHead> head_wanted;
+  bool head_writing = false;
+};
 
 struct Database::Impl {
   explicit Impl(sqlite3* handle) : connection(handle), statements(handle) {}
@@ -352,6 +374,8 @@ struct Database::Impl {
   std::optional<AuditSeal> seal;
   // The head an audit entry of the open transaction moves to once it commits.
   std::optional<AuditHead> pending_head;
+  // The head file as read once per write transaction (under the write lock), by its first append.
+  std::optional<std::optional<AuditHead>> head_at_begin;
 
   Result<Statement> prepare(const std::string& text) { return statements.prepare(text); }
 
@@ -369,6 +393,7 @@ struct Database::Impl {
       return std::unexpected(begun.error());
     }
     pending_head.reset();
+    head_at_begin.reset();
     try {
       auto result = body();
       if (!result) {
@@ -445,9 +470,12 @@ struct Database::Impl {
     // Keyed once the head exists (read under the write lock, so every process switches at the same entry).
     std::optional<AuditHead> head;
     if (seal) {
-      auto current = read_audit_head(seal->head_file);
-      if (!current) return std::unexpected(current.error());
-      head = *current;
+      if (!head_at_begin) {
+        auto current = read_audit_head(seal->head_file);
+        if (!current) return std::unexpected(current.error());
+        head_at_begin = *current;
+      }
+      head = *head_at_begin;
     }
     auto hash = head ? audit_entry_mac(seal->key, sequence, event, previous_hash)
                      : audit_entry_hash(sequence, event, previous_hash);
@@ -611,8 +639,77 @@ struct Database::Impl {
                                             std::to_string(issuer_id));
   }
 
-  Result<std::int64_t> insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) {
-    return write_transaction("inserting a certificate", [&] { return insert_certificate_rows(cert, audit); });
+  // One transaction for the whole batch, each insert in a savepoint: a failed insert (a serial
+  // collision, a missing CA, an audit entry refused) rolls back its own rows and audit entry and
+  // leaves the others in. A failed BEGIN or COMMIT fails every insert of the batch, none of which is
+  // then stored. Returns the audit head to write once the waiters are answered.
+  std::optional<AuditHead> commit_batch(const std::vector<PendingInsert*>& batch,
+                                        const std::function<void(CommitPoint, std::size_t)>& hook) {
+    const auto fail_all = [&](const Error& error) {
+      for (auto* insert : batch) {
+        if (!insert->exception) insert->result = std::unexpected(error);
+      }
+    };
+    try {
+      if (auto begun = sqlite::execute_script(db(), "BEGIN IMMEDIATE", "inserting certificates"); !begun) {
+        fail_all(begun.error());
+        return std::nullopt;
+      }
+      pending_head.reset();
+      head_at_begin.reset();
+      for (auto* insert : batch) {
+        // An I/O error or a full disk ends the whole transaction by itself; nothing more may run outside it.
+        if (sqlite3_get_autocommit(db()) != 0) {
+          insert->result = fail(Errc::storage, "inserting certificate " + insert->cert->serial +
+                                                   ": the batch transaction was rolled back by an earlier error");
+          continue;
+        }
+        const auto head_before = pending_head;
+        const auto undo = [&] {
+          sqlite3_exec(db(), "ROLLBACK TO certificate; RELEASE certificate", nullptr, nullptr, nullptr);
+          pending_head = head_before;
+        };
+        if (auto saved = sqlite::execute_script(db(), "SAVEPOINT certificate", "inserting a certificate"); !saved) {
+          insert->result = std::unexpected(saved.error());
+          continue;
+        }
+        try {
+          auto id = insert_certificate_rows(*insert->cert, *insert->audit);
+          if (id) {
+            if (auto released = sqlite::execute_script(db(), "RELEASE certificate", "inserting a certificate"); !released) {
+              undo();
+              insert->result = std::unexpected(released.error());
+              continue;
+            }
+          } else {
+            undo();
+          }
+          insert->result = std::move(id);
+        } catch (...) {
+          undo();
+          insert->exception = std::current_exception();
+        }
+      }
+      if (hook) hook(CommitPoint::before_commit, batch.size());
+      if (auto committed = sqlite::execute_script(db(), "COMMIT", "inserting certificates"); !committed) {
+        rollback();
+        pending_head.reset();
+        fail_all(committed.error());
+        return std::nullopt;
+      }
+      if (hook) hook(CommitPoint::after_commit, batch.size());
+      auto head = std::move(pending_head);
+      pending_head.reset();
+      return seal ? head : std::nullopt;
+    } catch (...) {
+      rollback();
+      pending_head.reset();
+      for (auto* insert : batch) {
+        insert->result.reset();
+        insert->exception = std::current_exception();
+      }
+      return std::nullopt;
+    }
   }
 
   Result<std::int64_t> insert_certificate_rows(const CertificateRecord& cert, const AuditEvent& audit) {
@@ -1028,7 +1125,7 @@ void remove_database_files(const std::filesystem::path& file) {
 
 }  // namespace
 
-Database::Database(sqlite3* handle) : impl_(std::make_unique<Impl>(handle)) {}
+Database::Database(sqlite3* handle) : impl_(std::make_unique<Impl>(handle)), inserts_(std::make_unique<InsertQueue>()) {}
 Database::~Database() = default;
 
 int Database::latest_schema_version() {
@@ -1284,8 +1381,71 @@ Result<void> Database::set_default_ca(std::int64_t id, const AuditEvent& audit) 
 // ---- CertificateRepository ----
 
 Result<std::int64_t> Database::insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) {
-  std::lock_guard lock(mutex_);
-  return impl_->insert_certificate(cert, audit);
+  PendingInsert mine{&cert, &audit, std::nullopt, nullptr, false};
+  std::unique_lock queue(inserts_->mutex);
+  inserts_->waiting.push_back(&mine);
+  // Either a batch in progress takes this insert along later (wait), or this thread commits
+  // everything queued so far, its own insert among it.
+  while (!mine.done) {
+    if (inserts_->leading) {
+      inserts_->answered.wait(queue);
+      continue;
+    }
+    inserts_->leading = true;
+    queue.unlock();
+    lead_insert_batch();
+    queue.lock();
+  }
+  queue.unlock();
+  if (mine.exception) std::rethrow_exception(mine.exception);
+  return std::move(*mine.result);
+}
+
+void Database::lead_insert_batch() {
+  std::vector<PendingInsert*> batch;
+  std::optional<AuditHead> head;
+  {
+    std::lock_guard lock(mutex_);
+    {
+      // Taken once the connection is ours: whatever queued while we waited for it joins this batch.
+      std::lock_guard queue(inserts_->mutex);
+      batch.swap(inserts_->waiting);
+    }
+    head = impl_->commit_batch(batch, commit_hook_);
+  }
+  const std::size_t size = batch.size();
+  {
+    std::lock_guard queue(inserts_->mutex);
+    for (auto* insert : batch) insert->done = true;  // the waiters' records may be gone from here on
+    inserts_->leading = false;
+  }
+  inserts_->answered.notify_all();
+  if (commit_hook_) commit_hook_(CommitPoint::answered, size);
+  if (head) write_audit_head(std::move(*head));
+}
+
+// After the commit, never before (see Impl::advance_head), and outside the connection's mutex: the
+// next batch commits while this head is written. When another thread is writing a head already, this
+// one is left to it (it writes the newest it finds when done) and the call returns at once; a thread
+// alone, as in a CLI command, always writes its own head before returning.
+void Database::write_audit_head(AuditHead head) {
+  std::unique_lock queue(inserts_->mutex);
+  if (!inserts_->head_wanted || inserts_->head_wanted->count < head.count) inserts_->head_wanted = std::move(head);
+  if (inserts_->head_writing) return;
+  inserts_->head_writing = true;
+  while (inserts_->head_wanted) {
+    const AuditHead next = std::move(*inserts_->head_wanted);
+    inserts_->head_wanted.reset();
+    queue.unlock();
+    (void)advance_audit_head(impl_->seal->head_file, next);  // committed already: a failed head write fails nothing
+    queue.lock();
+  }
+  inserts_->head_writing = false;
+}
+
+std::size_t Database::queued_inserts() {
+  std::lock_guard queue(inserts_->mutex);
+  return inserts_->waiting.size();
 }
 
 Result<CertificateRecord> Database::find_certificate(std::int64_t issuer_id, std::string_view serial) {
