@@ -1,6 +1,7 @@
 #pragma once
 // SQLite store: WAL, busy_timeout, foreign keys; numbered migrations applied at open.
-// One connection, serialised by a mutex: SQLite has one writer anyway. Certificate inserts from
+// Two connections, each serialised by its own mutex: one for writes (SQLite has one writer anyway),
+// one for reads, which WAL lets run while a write commits. Certificate inserts from
 // concurrent threads are group-committed: one durable transaction (one WAL fsync) and one audit-head
 // update per batch, each insert in its own savepoint.
 #include <filesystem>
@@ -170,9 +171,13 @@ class Database final : public CaRepository,
   void lead_insert_batch();
   void write_audit_head(AuditHead head);
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct ReadAccess;
+  ReadAccess read_access();
+  std::unique_ptr<Impl> impl_;  // the writer: every write transaction and group commit
   int schema_version_ = 0;
   std::mutex mutex_;
+  std::unique_ptr<Impl> reader_;  // every read; none for an in-memory database
+  std::mutex read_mutex_;
   std::function<void()> crl_snapshot_hook_;
   struct InsertQueue;
   std::unique_ptr<InsertQueue> inserts_;
