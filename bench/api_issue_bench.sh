@@ -55,7 +55,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$wo
 "$ca" --dir "$work/api" ca show issuing >>"$work/tls.crt"
 ocsp_port=$(free_port)
 api_port=$(free_port)
-python3 - "$work/api/config.json" "$ocsp_port" "$api_port" "$work" <<'PY'
+python3 - "$work/api/config.json" "$ocsp_port" "$api_port" "$work" "$connections" <<'PY'
 import json, sys
 path, ocsp, api, work = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 c = json.load(open(path))
@@ -64,6 +64,9 @@ c["serve"]["listeners"] = [
     {"address": "127.0.0.1", "port": api, "frontends": ["api"],
      "tls": {"certificate": work + "/tls.crt", "key": work + "/tls.key"}}]
 c["serve"]["keep_alive_max_count"] = 1000000
+# One worker per connection: an issuance waits for its batch's fsync on a worker thread, so the pool
+# size bounds how many can share a batch (the default of 4 caps batches at 4).
+c["serve"]["threads"] = int(sys.argv[5])
 c["log"]["level"] = "warn"
 json.dump(c, open(path, "w"))
 PY
