@@ -93,7 +93,7 @@ profilers=()
 if [ -n "${PROFILE:-}" ]; then
   perf record -q -F 499 -g -p "$server" -o "$PROFILE.perf" -- sleep "$seconds" 2>/dev/null &
   profilers+=($!)
-  perf stat -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_rename,context-switches \
+  perf stat -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_rename,context-switches,task-clock \
     -p "$server" -o "$work/perf-stat" -- sleep "$seconds" 2>/dev/null &
   profilers+=($!)
 fi
@@ -121,6 +121,6 @@ echo "API: $total answers counted by wrk, $((after - before)) certificate rows a
 echo "load average: $load_start at the start, $load_end at the end ($(nproc) cores)"
 if [ -n "${PROFILE:-}" ]; then
   issued=$((after - before))
-  awk -v n="$issued" '/syscalls:|context-switches/ { gsub(",", "", $1); printf "serve, per certificate: %.2f %s\n", $1 / (n > 0 ? n : 1), $2 }' "$work/perf-stat"
+  awk -v n="$issued" '/syscalls:|context-switches|task-clock/ { gsub(",", "", $1); printf "serve, per certificate: %.2f %s\n", $1 / (n > 0 ? n : 1), $2 }' "$work/perf-stat"
   echo "profile: $PROFILE.perf (perf report -i $PROFILE.perf --no-children)"
 fi

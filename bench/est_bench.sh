@@ -42,9 +42,9 @@ rows() { sqlite3 "$work/data/ca.db" 'SELECT count(*) FROM certificates'; }
 before=$(rows)
 profilers=()
 if [ -n "${PROFILE:-}" ]; then
-  perf record -q -F 499 -g -p "$pid" -o "$PROFILE.perf" 2>/dev/null &
+  perf record -q -F 199 ${PERF_CALL_GRAPH:--g} -p "$pid" -o "$PROFILE.perf" 2>/dev/null &
   profilers+=($!)
-  perf stat -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_rename,context-switches \
+  perf stat -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_rename,context-switches,task-clock \
     -p "$pid" -o "$work/perf-stat" 2>/dev/null &
   profilers+=($!)
 fi
@@ -62,7 +62,7 @@ python3 -c "print(f'ratio enrolments/s : P-256 signs/s = {float($rate)/float($sp
 echo "certificate rows added: $((after - before))"
 echo "load average: $load_start at the start, $load_end at the end ($(nproc) cores)"
 if [ -n "${PROFILE:-}" ]; then
-  awk -v n="$((after - before))" '/syscalls:|context-switches/ { gsub(",", "", $1); printf "serve, per enrolment: %.2f %s\n", $1 / (n > 0 ? n : 1), $2 }' "$work/perf-stat"
+  awk -v n="$((after - before))" '/syscalls:|context-switches|task-clock/ { gsub(",", "", $1); printf "serve, per enrolment: %.2f %s\n", $1 / (n > 0 ? n : 1), $2 }' "$work/perf-stat"
   echo "profile: $PROFILE.perf"
 fi
 exit "$status"
