@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -215,6 +216,35 @@ TEST_CASE("inserts queued behind a commit share the next batch, and one failing 
   REQUIRE(verification.has_value());
   CHECK(verification->intact);
   CHECK(verification->head_count == 5);
+}
+
+TEST_CASE("reads are answered while a group commit holds the writer", "[db][group-commit]") {
+  SealedDirectory sealed;
+  auto db = sealed.open();
+  auto ca = db->insert_ca(make_ca("issuing", true), event("ca:issuing"));
+  REQUIRE(ca.has_value());
+  REQUIRE(db->insert_certificate(make_certificate(*ca, "01"), event("01")).has_value());
+
+  // Inside the second batch's transaction, before its COMMIT: another thread reads. It must not
+  // wait for the writer (it sees the last committed state), or the get below times out.
+  std::optional<std::int64_t> counted;
+  std::optional<std::string> found_ca;
+  bool answered_during_commit = false;
+  db->set_commit_hook([&](CommitPoint point, std::size_t) {
+    if (point != CommitPoint::before_commit) return;
+    auto reading = std::async(std::launch::async, [&] {
+      auto count = db->count_certificates();
+      auto issuing = db->find_ca(std::string_view("issuing"));
+      if (count) counted = *count;
+      if (issuing) found_ca = issuing->name;
+    });
+    answered_during_commit = reading.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  });
+  REQUIRE(db->insert_certificate(make_certificate(*ca, "02"), event("02")).has_value());
+  CHECK(answered_during_commit);
+  CHECK(counted == std::optional<std::int64_t>(1));  // the batch in progress is not visible yet
+  CHECK(found_ca == std::optional<std::string>("issuing"));
+  CHECK(*db->count_certificates() == 2);
 }
 
 namespace {
