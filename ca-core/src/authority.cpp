@@ -243,11 +243,32 @@ Result<CaRecord> CertificateAuthority::find_ca(std::optional<std::string_view> n
   return ca;
 }
 
+Result<std::vector<X509Ptr>> CertificateAuthority::ca_certificates(const std::string& pem) {
+  // A handful of CAs per instance; a text seen before is the same certificates (the key is the
+  // whole PEM, so a CA whose certificate changes is parsed anew). Bounded all the same.
+  constexpr std::size_t kMaxParsed = 256;
+  std::lock_guard lock(parsed_mutex_);
+  auto found = parsed_.find(pem);
+  if (found == parsed_.end()) {
+    auto certs = parse_certificates(pem);
+    if (!certs) return std::unexpected(certs.error());
+    if (parsed_.size() >= kMaxParsed) parsed_.clear();
+    found = parsed_.emplace(pem, std::move(*certs)).first;
+  }
+  std::vector<X509Ptr> copies;
+  for (const auto& cert : found->second) {
+    if (X509_up_ref(cert.get()) != 1) return fail_openssl(Errc::internal, "X509_up_ref");
+    copies.emplace_back(cert.get());
+  }
+  return copies;
+}
+
 Result<std::optional<CertificateRecord>> CertificateAuthority::ca_certificate_record(const CaRecord& ca) {
   if (!ca.parent_id || ca.state != CaState::active) return std::optional<CertificateRecord>();
-  auto cert = parse_certificate(ca.certificate_pem);
-  if (!cert) return std::unexpected(cert.error());
-  auto row = certificates_.find_certificate(*ca.parent_id, serial_hex(cert->get()));
+  auto certs = ca_certificates(ca.certificate_pem);
+  if (!certs) return std::unexpected(certs.error());
+  if (certs->empty()) return fail(Errc::storage, "CA '" + ca.name + "' has no certificate");
+  auto row = certificates_.find_certificate(*ca.parent_id, serial_hex(certs->front().get()));
   if (!row) {
     if (row.error().code == Errc::not_found) return std::optional<CertificateRecord>();
     return std::unexpected(row.error());
@@ -294,9 +315,10 @@ Result<void> CertificateAuthority::check_can_issue(const CaRecord& ca) {
 Result<std::vector<X509Ptr>> CertificateAuthority::chain(const CaRecord& ca) {
   std::vector<X509Ptr> out;
   if (ca.state != CaState::active) return fail(Errc::conflict, "CA '" + ca.name + "' has no certificate yet");
-  auto cert = parse_certificate(ca.certificate_pem);
-  if (!cert) return std::unexpected(cert.error());
-  out.push_back(std::move(*cert));
+  auto certs = ca_certificates(ca.certificate_pem);
+  if (!certs) return std::unexpected(certs.error());
+  if (certs->empty()) return fail(Errc::storage, "CA '" + ca.name + "' has no certificate");
+  out.push_back(std::move(certs->front()));
   if (ca.parent_id) {
     auto parent = cas_.find_ca(*ca.parent_id);
     if (!parent) return std::unexpected(parent.error());
@@ -304,7 +326,7 @@ Result<std::vector<X509Ptr>> CertificateAuthority::chain(const CaRecord& ca) {
     if (!above) return above;
     for (auto& c : *above) out.push_back(std::move(c));
   } else if (!ca.chain_pem.empty()) {
-    auto above = parse_certificates(ca.chain_pem);
+    auto above = ca_certificates(ca.chain_pem);
     if (!above) return std::unexpected(above.error());
     for (auto& c : *above) out.push_back(std::move(c));
   }

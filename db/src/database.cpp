@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -338,7 +340,33 @@ class FilteredQuery {
   std::vector<Value> values_;
 };
 
+// One insert_certificate call waiting for its batch; lives on the caller's stack until `done`.
+struct PendingInsert {
+  const CertificateRecord* cert;
+  const AuditEvent* audit;
+  std::optional<Result<std::int64_t>> result;
+  std::exception_ptr exception;
+  bool done = false;
+};
+
 }  // namespace
+
+struct Database::InsertQueue {
+  std::mutex mutex;
+  std::condition_variable answered;
+  std::vector<PendingInsert*> waiting;
+  std::condition_variable queued;  // an insert joined `waiting`
+  bool leading = false;  // a thread is committing a batch; the others wait for it
+  // The last batch: how many inserts it held and how long its COMMIT took. Callers answered by a
+  // batch of several come back with their next insert while the next leader would already commit.
+  std::size_t last_batch = 0;
+  std::chrono::steady_clock::duration last_commit{};
+  // The newest committed batch's audit head not yet written, and the count of the last one written:
+  // only the newest head matters, so heads that queue up while one is written are written once.
+  std::optional<AuditHead> head_wanted;
+  std::int64_t head_written = 0;
+  std::mutex head_writer;  // held while a head is written
+};
 
 struct Database::Impl {
   explicit Impl(sqlite3* handle) : connection(handle), statements(handle) {}
@@ -353,6 +381,8 @@ struct Database::Impl {
   std::optional<AuditSeal> seal;
   // The head an audit entry of the open transaction moves to once it commits.
   std::optional<AuditHead> pending_head;
+  // The head file as read once per write transaction (under the write lock), by its first append.
+  std::optional<std::optional<AuditHead>> head_at_begin;
 
   Result<Statement> prepare(const std::string& text) { return statements.prepare(text); }
 
@@ -370,6 +400,7 @@ struct Database::Impl {
       return std::unexpected(begun.error());
     }
     pending_head.reset();
+    head_at_begin.reset();
     try {
       auto result = body();
       if (!result) {
@@ -446,9 +477,12 @@ struct Database::Impl {
     // Keyed once the head exists (read under the write lock, so every process switches at the same entry).
     std::optional<AuditHead> head;
     if (seal) {
-      auto current = read_audit_head(seal->head_file);
-      if (!current) return std::unexpected(current.error());
-      head = *current;
+      if (!head_at_begin) {
+        auto current = read_audit_head(seal->head_file);
+        if (!current) return std::unexpected(current.error());
+        head_at_begin = *current;
+      }
+      head = *head_at_begin;
     }
     auto hash = head ? audit_entry_mac(seal->key, sequence, event, previous_hash)
                      : audit_entry_hash(sequence, event, previous_hash);
@@ -634,8 +668,77 @@ struct Database::Impl {
                                             std::to_string(issuer_id));
   }
 
-  Result<std::int64_t> insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) {
-    return write_transaction("inserting a certificate", [&] { return insert_certificate_rows(cert, audit); });
+  // One transaction for the whole batch, each insert in a savepoint: a failed insert (a serial
+  // collision, a missing CA, an audit entry refused) rolls back its own rows and audit entry and
+  // leaves the others in. A failed BEGIN or COMMIT fails every insert of the batch, none of which is
+  // then stored. Returns the audit head to write once the waiters are answered.
+  std::optional<AuditHead> commit_batch(const std::vector<PendingInsert*>& batch,
+                                        const std::function<void(CommitPoint, std::size_t)>& hook) {
+    const auto fail_all = [&](const Error& error) {
+      for (auto* insert : batch) {
+        if (!insert->exception) insert->result = std::unexpected(error);
+      }
+    };
+    try {
+      if (auto begun = sqlite::execute_script(db(), "BEGIN IMMEDIATE", "inserting certificates"); !begun) {
+        fail_all(begun.error());
+        return std::nullopt;
+      }
+      pending_head.reset();
+      head_at_begin.reset();
+      for (auto* insert : batch) {
+        // An I/O error or a full disk ends the whole transaction by itself; nothing more may run outside it.
+        if (sqlite3_get_autocommit(db()) != 0) {
+          insert->result = fail(Errc::storage, "inserting certificate " + insert->cert->serial +
+                                                   ": the batch transaction was rolled back by an earlier error");
+          continue;
+        }
+        const auto head_before = pending_head;
+        const auto undo = [&] {
+          sqlite3_exec(db(), "ROLLBACK TO certificate; RELEASE certificate", nullptr, nullptr, nullptr);
+          pending_head = head_before;
+        };
+        if (auto saved = sqlite::execute_script(db(), "SAVEPOINT certificate", "inserting a certificate"); !saved) {
+          insert->result = std::unexpected(saved.error());
+          continue;
+        }
+        try {
+          auto id = insert_certificate_rows(*insert->cert, *insert->audit);
+          if (id) {
+            if (auto released = sqlite::execute_script(db(), "RELEASE certificate", "inserting a certificate"); !released) {
+              undo();
+              insert->result = std::unexpected(released.error());
+              continue;
+            }
+          } else {
+            undo();
+          }
+          insert->result = std::move(id);
+        } catch (...) {
+          undo();
+          insert->exception = std::current_exception();
+        }
+      }
+      if (hook) hook(CommitPoint::before_commit, batch.size());
+      if (auto committed = sqlite::execute_script(db(), "COMMIT", "inserting certificates"); !committed) {
+        rollback();
+        pending_head.reset();
+        fail_all(committed.error());
+        return std::nullopt;
+      }
+      if (hook) hook(CommitPoint::after_commit, batch.size());
+      auto head = std::move(pending_head);
+      pending_head.reset();
+      return seal ? head : std::nullopt;
+    } catch (...) {
+      rollback();
+      pending_head.reset();
+      for (auto* insert : batch) {
+        insert->result.reset();
+        insert->exception = std::current_exception();
+      }
+      return std::nullopt;
+    }
   }
 
   Result<std::int64_t> insert_certificate_rows(const CertificateRecord& cert, const AuditEvent& audit) {
@@ -1052,7 +1155,20 @@ void remove_database_files(const std::filesystem::path& file) {
 
 }  // namespace
 
-Database::Database(sqlite3* handle) : impl_(std::make_unique<Impl>(handle)) {}
+Database::Database(sqlite3* handle) : impl_(std::make_unique<Impl>(handle)), inserts_(std::make_unique<InsertQueue>()) {}
+
+struct Database::ReadAccess {
+  std::unique_lock<std::mutex> lock;
+  Impl* impl;
+};
+
+// Reads have a connection of their own (WAL: a reader never waits for the writer), so a commit
+// holding the writer's mutex through its fsync does not stall the reads of the requests queuing
+// behind it. An in-memory database has one connection only.
+Database::ReadAccess Database::read_access() {
+  if (reader_) return ReadAccess{std::unique_lock(read_mutex_), reader_.get()};
+  return ReadAccess{std::unique_lock(mutex_), impl_.get()};
+}
 Database::~Database() = default;
 
 int Database::latest_schema_version() {
@@ -1104,6 +1220,16 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
 
   std::unique_ptr<Database> database(new Database(connection->release()));
   database->schema_version_ = *version;
+  if (name != ":memory:") {
+    auto reader = sqlite::open_connection(name, /*create=*/false);
+    if (!reader) return std::unexpected(reader.error());
+    sqlite3_busy_timeout(reader->get(), kBusyTimeoutMs);
+    if (auto read_only = sqlite::execute_script(reader->get(), "PRAGMA query_only = ON", "opening the read connection");
+        !read_only) {
+      return std::unexpected(read_only.error());
+    }
+    database->reader_ = std::make_unique<Impl>(reader->release());
+  }
   database->impl_->seal = std::move(seal);
   if (auto started = database->impl_->start_head_if_missing(); !started) return std::unexpected(started.error());
   return database;
@@ -1151,7 +1277,7 @@ Result<void> Database::backup_to(const std::filesystem::path& file) {
 }
 
 Result<AuditVerification> Database::verify_audit() {
-  std::lock_guard lock(mutex_);
+  auto reading = read_access();
   const auto& seal = impl_->seal;
   // The head first, the entries after: the head is written only after its entries committed, so a
   // snapshot taken later holds at least as many entries as the head counts.
@@ -1166,8 +1292,8 @@ Result<AuditVerification> Database::verify_audit() {
     }
     head = **read;
   }
-  return impl_->read_transaction("verifying the audit log", [&]() -> Result<AuditVerification> {
-    auto select = impl_->prepare(sql("SELECT ", kAuditColumns, " FROM audit_log ORDER BY sequence"));
+  return reading.impl->read_transaction("verifying the audit log", [&]() -> Result<AuditVerification> {
+    auto select = reading.impl->prepare(sql("SELECT ", kAuditColumns, " FROM audit_log ORDER BY sequence"));
     if (!select) return std::unexpected(select.error());
     AuditVerification verification;
     if (head) {
@@ -1241,8 +1367,8 @@ Result<AuditVerification> Database::verify_audit() {
 }
 
 Result<bool> Database::integrity_ok() {
-  std::lock_guard lock(mutex_);
-  auto check = impl_->prepare("PRAGMA integrity_check");
+  auto reading = read_access();
+  auto check = reading.impl->prepare("PRAGMA integrity_check");
   if (!check) return std::unexpected(check.error());
   auto first = check->step("checking database integrity");
   if (!first) return std::unexpected(first.error());
@@ -1272,15 +1398,15 @@ Result<void> Database::update_ca(const CaRecord& ca, const AuditEvent& audit) {
 }
 
 Result<std::vector<CaRecord>> Database::list_cas() {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kCaColumns, " FROM cas ORDER BY id"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kCaColumns, " FROM cas ORDER BY id"));
   if (!select) return std::unexpected(select.error());
   return query_all<CaRecord>(*select, "listing CAs", [](const Statement& row) { return read_ca(row); });
 }
 
 Result<CaRecord> Database::find_ca(std::string_view name) {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kCaColumns, " FROM cas WHERE name = ?1"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kCaColumns, " FROM cas WHERE name = ?1"));
   if (!select) return std::unexpected(select.error());
   select->bind(1, name);
   return query_one<CaRecord>(*select, "looking up a CA", [](const Statement& row) { return read_ca(row); },
@@ -1288,13 +1414,13 @@ Result<CaRecord> Database::find_ca(std::string_view name) {
 }
 
 Result<CaRecord> Database::find_ca(std::int64_t id) {
-  std::lock_guard lock(mutex_);
-  return impl_->find_ca_by_id(id);
+  auto reading = read_access();
+  return reading.impl->find_ca_by_id(id);
 }
 
 Result<CaRecord> Database::default_ca() {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kCaColumns, " FROM cas WHERE is_default = 1"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kCaColumns, " FROM cas WHERE is_default = 1"));
   if (!select) return std::unexpected(select.error());
   return query_one<CaRecord>(*select, "looking up the default CA", [](const Statement& row) { return read_ca(row); },
                              "no default CA is set");
@@ -1308,31 +1434,111 @@ Result<void> Database::set_default_ca(std::int64_t id, const AuditEvent& audit) 
 // ---- CertificateRepository ----
 
 Result<std::int64_t> Database::insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) {
-  std::lock_guard lock(mutex_);
-  return impl_->insert_certificate(cert, audit);
+  PendingInsert mine{&cert, &audit, std::nullopt, nullptr, false};
+  std::unique_lock queue(inserts_->mutex);
+  inserts_->waiting.push_back(&mine);
+  inserts_->queued.notify_one();
+  // Either a batch in progress takes this insert along later (wait), or this thread commits
+  // everything queued so far, its own insert among it.
+  while (!mine.done) {
+    if (inserts_->leading) {
+      inserts_->answered.wait(queue);
+      continue;
+    }
+    inserts_->leading = true;
+    queue.unlock();
+    lead_insert_batch();
+    queue.lock();
+  }
+  queue.unlock();
+  if (mine.exception) std::rethrow_exception(mine.exception);
+  return std::move(*mine.result);
+}
+
+void Database::lead_insert_batch() {
+  std::vector<PendingInsert*> batch;
+  std::optional<AuditHead> head;
+  {
+    std::lock_guard lock(mutex_);
+    {
+      // Taken once the connection is ours: whatever queued while we waited for it joins this batch.
+      // When the last batch held several callers, those still on their way back get a moment (at most
+      // a quarter of the last COMMIT, at most 1 ms) to join rather than pay for an fsync of their own.
+      std::unique_lock queue(inserts_->mutex);
+      if (inserts_->last_batch > 1 && inserts_->waiting.size() < inserts_->last_batch) {
+        const auto gather = std::min<std::chrono::steady_clock::duration>(inserts_->last_commit / 4, std::chrono::milliseconds(1));
+        const std::size_t expected = inserts_->last_batch;
+        inserts_->queued.wait_for(queue, gather, [&] { return inserts_->waiting.size() >= expected; });
+      }
+      batch.swap(inserts_->waiting);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    head = impl_->commit_batch(batch, commit_hook_);
+    const auto took = std::chrono::steady_clock::now() - started;
+    std::lock_guard queue(inserts_->mutex);
+    inserts_->last_batch = batch.size();
+    inserts_->last_commit = took;
+  }
+  const std::size_t size = batch.size();
+  {
+    std::lock_guard queue(inserts_->mutex);
+    for (auto* insert : batch) insert->done = true;  // the waiters' records may be gone from here on
+    inserts_->leading = false;
+  }
+  inserts_->answered.notify_all();
+  if (commit_hook_) commit_hook_(CommitPoint::answered, size);
+  if (head) write_audit_head(std::move(*head));
+}
+
+// After the commit, never before (see Impl::advance_head), and outside the connection's mutex: the
+// next batch commits while this head is written. One head write at a time; a thread that waited for
+// the one before finds its own head written already (that writer took the newest head queued) or
+// writes the newest itself, so every caller returns with its head on disk after at most two writes.
+void Database::write_audit_head(AuditHead head) {
+  const std::int64_t mine = head.count;
+  {
+    std::lock_guard queue(inserts_->mutex);
+    if (!inserts_->head_wanted || inserts_->head_wanted->count < mine) inserts_->head_wanted = std::move(head);
+  }
+  std::lock_guard writing(inserts_->head_writer);
+  AuditHead newest;
+  {
+    std::lock_guard queue(inserts_->mutex);
+    if (inserts_->head_written >= mine || !inserts_->head_wanted) return;
+    newest = std::move(*inserts_->head_wanted);
+    inserts_->head_wanted.reset();
+  }
+  (void)advance_audit_head(impl_->seal->head_file, newest);  // committed already: a failed head write fails nothing
+  std::lock_guard queue(inserts_->mutex);
+  inserts_->head_written = newest.count;
+}
+
+std::size_t Database::queued_inserts() {
+  std::lock_guard queue(inserts_->mutex);
+  return inserts_->waiting.size();
 }
 
 Result<CertificateRecord> Database::find_certificate(std::int64_t issuer_id, std::string_view serial) {
-  std::lock_guard lock(mutex_);
-  return impl_->find_certificate(issuer_id, serial);
+  auto reading = read_access();
+  return reading.impl->find_certificate(issuer_id, serial);
 }
 
 Result<std::vector<CertificateRecord>> Database::find_by_serial(std::string_view serial) {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?1 ORDER BY id"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?1 ORDER BY id"));
   if (!select) return std::unexpected(select.error());
   select->bind(1, serial);
   return query_all<CertificateRecord>(*select, "looking up a serial", read_certificate);
 }
 
 Result<std::vector<CertificateRecord>> Database::list_certificates(const CertificateFilter& filter) {
-  std::lock_guard lock(mutex_);
-  return impl_->list_certificates(filter);
+  auto reading = read_access();
+  return reading.impl->list_certificates(filter);
 }
 
 Result<std::int64_t> Database::count_certificates() {
-  std::lock_guard lock(mutex_);
-  auto count = impl_->prepare("SELECT count(*) FROM certificates");
+  auto reading = read_access();
+  auto count = reading.impl->prepare("SELECT count(*) FROM certificates");
   if (!count) return std::unexpected(count.error());
   auto row = count->step("counting certificates");
   if (!row) return std::unexpected(row.error());
@@ -1353,8 +1559,8 @@ Result<void> Database::append(const AuditEvent& event) {
 }
 
 Result<std::vector<AuditEntry>> Database::entries(std::int64_t after_sequence, std::size_t limit) {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kAuditColumns, " FROM audit_log WHERE sequence > ?1 ORDER BY sequence LIMIT ?2"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kAuditColumns, " FROM audit_log WHERE sequence > ?1 ORDER BY sequence LIMIT ?2"));
   if (!select) return std::unexpected(select.error());
   select->bind(1, after_sequence).bind(2, clamp_to_int64(limit));
   return query_all<AuditEntry>(*select, "reading the audit log",
@@ -1365,8 +1571,8 @@ Result<std::vector<AuditEntry>> Database::entries(std::int64_t after_sequence, s
 
 Result<std::vector<RevokedEntry>> Database::revoked_entries(std::int64_t issuer_id,
                                                             std::optional<TimePoint> not_expired_at) {
-  std::lock_guard lock(mutex_);
-  return impl_->revoked_entries(issuer_id, not_expired_at);
+  auto reading = read_access();
+  return reading.impl->revoked_entries(issuer_id, not_expired_at);
 }
 
 Result<void> Database::store_crl(const CrlRecord& crl, const AuditEvent& audit) {
@@ -1375,8 +1581,8 @@ Result<void> Database::store_crl(const CrlRecord& crl, const AuditEvent& audit) 
 }
 
 Result<CrlRecord> Database::latest_crl(std::int64_t issuer_id) {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kCrlColumns, " FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kCrlColumns, " FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1"));
   if (!select) return std::unexpected(select.error());
   select->bind(1, issuer_id);
   return query_one<CrlRecord>(*select, "reading the latest CRL", read_crl,
@@ -1384,20 +1590,20 @@ Result<CrlRecord> Database::latest_crl(std::int64_t issuer_id) {
 }
 
 Result<CrlSnapshot> Database::crl_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at) {
-  std::lock_guard lock(mutex_);
+  auto reading = read_access();
   // A deferred transaction's snapshot starts at its first read: the entries. Whatever another process
   // commits after that (a revocation, the CRL it made for it) is invisible to the two reads below, so
   // the number chosen from this snapshot collides with that CRL's and store_crl refuses it.
-  return impl_->read_transaction("reading a CRL snapshot", [&]() -> Result<CrlSnapshot> {
+  return reading.impl->read_transaction("reading a CRL snapshot", [&]() -> Result<CrlSnapshot> {
     CrlSnapshot snapshot;
-    auto entries = impl_->revoked_entries(issuer_id, not_expired_at);
+    auto entries = reading.impl->revoked_entries(issuer_id, not_expired_at);
     if (!entries) return std::unexpected(entries.error());
     snapshot.entries = std::move(*entries);
     if (crl_snapshot_hook_) crl_snapshot_hook_();
-    auto number = impl_->latest_crl_number(issuer_id);
+    auto number = reading.impl->latest_crl_number(issuer_id);
     if (!number) return std::unexpected(number.error());
     snapshot.latest_number = *number;
-    auto revision = impl_->revocation_revision(issuer_id);
+    auto revision = reading.impl->revocation_revision(issuer_id);
     if (!revision) return std::unexpected(revision.error());
     snapshot.revocation_revision = *revision;
     return snapshot;
@@ -1405,13 +1611,13 @@ Result<CrlSnapshot> Database::crl_snapshot(std::int64_t issuer_id, std::optional
 }
 
 Result<std::int64_t> Database::revocation_revision(std::int64_t issuer_id) {
-  std::lock_guard lock(mutex_);
-  return impl_->revocation_revision(issuer_id);
+  auto reading = read_access();
+  return reading.impl->revocation_revision(issuer_id);
 }
 
 Result<std::string> Database::revoked_entries_query_plan(bool not_expired_filter) {
-  std::lock_guard lock(mutex_);
-  auto explain = impl_->prepare(std::string("EXPLAIN QUERY PLAN ") + revoked_entries_query(not_expired_filter));
+  auto reading = read_access();
+  auto explain = reading.impl->prepare(std::string("EXPLAIN QUERY PLAN ") + revoked_entries_query(not_expired_filter));
   if (!explain) return std::unexpected(explain.error());
   std::string plan;
   for (;;) {
@@ -1426,8 +1632,8 @@ Result<std::string> Database::revoked_entries_query_plan(bool not_expired_filter
 // ---- OcspSignerRepository ----
 
 Result<OcspSignerRecord> Database::current_ocsp_signer(std::int64_t issuer_id) {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(
+  auto reading = read_access();
+  auto select = reading.impl->prepare(
       sql("SELECT ", kOcspSignerColumns, " FROM ocsp_signers WHERE issuer_id = ?1 ORDER BY id DESC LIMIT 1"));
   if (!select) return std::unexpected(select.error());
   select->bind(1, issuer_id);
@@ -1448,13 +1654,13 @@ Result<std::int64_t> Database::insert_enrollment(const EnrollmentRecord& enrollm
 }
 
 Result<EnrollmentRecord> Database::find_enrollment(std::int64_t id) {
-  std::lock_guard lock(mutex_);
-  return impl_->find_enrollment(id);
+  auto reading = read_access();
+  return reading.impl->find_enrollment(id);
 }
 
 Result<std::vector<EnrollmentRecord>> Database::list_enrollments(const EnrollmentFilter& filter) {
-  std::lock_guard lock(mutex_);
-  return impl_->list_enrollments(filter);
+  auto reading = read_access();
+  return reading.impl->list_enrollments(filter);
 }
 
 Result<EnrollmentRecord> Database::change_enrollment(std::int64_t id, const EnrollmentChange& change,
@@ -1542,15 +1748,15 @@ Result<std::int64_t> Database::insert_token(const ApiTokenRecord& t, const Audit
 }
 
 Result<std::vector<ApiTokenRecord>> Database::list_tokens() {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens ORDER BY id"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens ORDER BY id"));
   if (!select) return std::unexpected(select.error());
   return query_all<ApiTokenRecord>(*select, "listing API tokens", read_api_token);
 }
 
 Result<ApiTokenRecord> Database::find_token(std::int64_t id) {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens WHERE id = ?1"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens WHERE id = ?1"));
   if (!select) return std::unexpected(select.error());
   select->bind(1, id);
   return query_one<ApiTokenRecord>(*select, "looking up an API token", read_api_token,
@@ -1558,8 +1764,8 @@ Result<ApiTokenRecord> Database::find_token(std::int64_t id) {
 }
 
 Result<ApiTokenRecord> Database::find_token_by_hash(std::string_view secret_sha256) {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens WHERE secret_sha256 = ?1"));
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kApiTokenColumns, " FROM api_tokens WHERE secret_sha256 = ?1"));
   if (!select) return std::unexpected(select.error());
   select->bind(1, secret_sha256);
   return query_one<ApiTokenRecord>(*select, "looking up an API token", read_api_token, "no such API token");
@@ -1655,8 +1861,8 @@ Result<void> Database::release_idempotency_key(std::string_view actor, std::stri
 }
 
 Result<std::vector<CertificateCount>> Database::certificate_counts() {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare("SELECT issuer_id, status, count(*) FROM certificates GROUP BY issuer_id, status");
+  auto reading = read_access();
+  auto select = reading.impl->prepare("SELECT issuer_id, status, count(*) FROM certificates GROUP BY issuer_id, status");
   if (!select) return std::unexpected(select.error());
   return query_all<CertificateCount>(*select, "counting certificates", [](const Statement& row) -> Result<CertificateCount> {
     auto status = parse_certificate_status(row.column_text(1));
@@ -1666,8 +1872,8 @@ Result<std::vector<CertificateCount>> Database::certificate_counts() {
 }
 
 Result<std::optional<TimePoint>> Database::soonest_certificate_expiry(TimePoint now) {
-  std::lock_guard lock(mutex_);
-  auto select = impl_->prepare("SELECT min(not_after) FROM certificates WHERE status = 'valid' AND not_after >= ?1");
+  auto reading = read_access();
+  auto select = reading.impl->prepare("SELECT min(not_after) FROM certificates WHERE status = 'valid' AND not_after >= ?1");
   if (!select) return std::unexpected(select.error());
   select->bind(1, to_unix(now));
   auto row = select->step("finding the soonest expiry");

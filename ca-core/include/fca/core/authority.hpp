@@ -2,7 +2,9 @@
 // The certificate authority: CA lifecycle (create, import, CSR for an external root) and
 // certificate lifecycle (issue, revoke, hold, release, renew). Free of HTTP and SQL.
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -161,12 +163,19 @@ class CertificateAuthority {
                                 std::string_view action,
                                 const std::optional<std::pair<CertificateRecord, AuditEvent>>& issued_by_parent = {});
 
+  // The CA certificates in `pem` (one or a chain), parsed once per distinct text and handed out as
+  // new references: every issuance needs its CA's chain, and OpenSSL 3 parsing a certificate and
+  // decoding its public key costs more than signing the new one.
+  Result<std::vector<X509Ptr>> ca_certificates(const std::string& pem);
+
   CaRepository& cas_;
   CertificateRepository& certificates_;
   SigningKeys& keys_;
   const Clock& clock_;
   CaSettings settings_;
   std::vector<StatusChangedHandler> status_handlers_;
+  std::mutex parsed_mutex_;
+  std::map<std::string, std::vector<X509Ptr>, std::less<>> parsed_;  // keyed by the PEM text itself
 };
 
 // Positive 20-byte serial from the CSPRNG: 159 random bits, top bit clear, next bit set.

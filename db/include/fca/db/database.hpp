@@ -1,6 +1,9 @@
 #pragma once
 // SQLite store: WAL, busy_timeout, foreign keys; numbered migrations applied at open.
-// One connection, serialised by a mutex: SQLite has one writer anyway.
+// Two connections, each serialised by its own mutex: one for writes (SQLite has one writer anyway),
+// one for reads, which WAL lets run while a write commits. Certificate inserts from
+// concurrent threads are group-committed: one durable transaction (one WAL fsync) and one audit-head
+// update per batch, each insert in its own savepoint.
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -15,6 +18,8 @@
 struct sqlite3;
 
 namespace fca::db {
+
+struct AuditHead;  // audit_chain.hpp
 
 struct AuditVerification {
   bool intact = false;
@@ -86,6 +91,10 @@ class Database final : public CaRepository,
   Result<void> set_default_ca(std::int64_t id, const AuditEvent& audit) override;
 
   // CertificateRepository
+  // Queues the insert; the first waiting thread commits everything queued in one transaction, each
+  // insert in a savepoint (a conflict or error rolls back that insert alone, its audit entry with
+  // it), and answers every waiter once the COMMIT is durable. The committing thread moves the audit
+  // head after answering the others, so only its own call waits for the head file.
   Result<std::int64_t> insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) override;
   Result<CertificateRecord> find_certificate(std::int64_t issuer_id, std::string_view serial) override;
   Result<std::vector<CertificateRecord>> find_by_serial(std::string_view serial) override;
@@ -162,6 +171,18 @@ class Database final : public CaRepository,
   Result<std::vector<LabFault>> list_lab_faults() override;
   Result<std::int64_t> delete_lab_faults(std::optional<std::int64_t> id, const AuditEvent& audit) override;
 
+  // Where a group commit stands when the commit hook runs.
+  enum class CommitPoint {
+    before_commit,  // every insert of the batch written in its savepoint, COMMIT not yet run
+    after_commit,   // COMMIT durable; no waiter answered yet, the audit head not yet moved
+    answered,       // every waiter answered; the audit head not yet moved
+  };
+  // Test seam: runs on the committing thread at each CommitPoint with the batch size, so a test can
+  // hold a batch open while others queue, or end the process between two steps of a commit.
+  void set_commit_hook(std::function<void(CommitPoint, std::size_t)> hook) { commit_hook_ = std::move(hook); }
+  // Certificate inserts queued for the next batch.
+  std::size_t queued_inserts();
+
   // SQLite's EXPLAIN QUERY PLAN for the exact statement revoked_entries runs (with or without the
   // notAfter filter), one plan line per row: lets tests and operators see that it uses an index.
   Result<std::string> revoked_entries_query_plan(bool not_expired_filter);
@@ -173,11 +194,20 @@ class Database final : public CaRepository,
   Result<std::int64_t> audited_write(std::string_view what, const AuditEvent& audit,
                                      const std::function<Result<std::int64_t>(sqlite3*)>& body);
   Result<void> read_connection(const std::function<Result<void>(sqlite3*)>& body);
+  void lead_insert_batch();
+  void write_audit_head(AuditHead head);
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct ReadAccess;
+  ReadAccess read_access();
+  std::unique_ptr<Impl> impl_;  // the writer: every write transaction and group commit
   int schema_version_ = 0;
   std::mutex mutex_;
+  std::unique_ptr<Impl> reader_;  // every read; none for an in-memory database
+  std::mutex read_mutex_;
   std::function<void()> crl_snapshot_hook_;
+  struct InsertQueue;
+  std::unique_ptr<InsertQueue> inserts_;
+  std::function<void(CommitPoint, std::size_t)> commit_hook_;
 };
 
 // The SQL migrations compiled in, ordered by number (generated from db/migrations/NNN_name.sql).
