@@ -4,6 +4,7 @@
 
 #include "command.hpp"
 #include "output.hpp"
+#include "fca/service/json.hpp"
 
 namespace fca::app {
 namespace {
@@ -17,22 +18,6 @@ struct FaultOptions {
   std::int64_t id = 0;
   bool json = false;
 };
-
-nlohmann::ordered_json to_json(const service::LabFaultInfo& info) {
-  const auto& f = info.fault;
-  nlohmann::ordered_json out;
-  out["id"] = f.id;
-  out["kind"] = to_string(f.kind);
-  out["mode"] = f.mode;
-  out["ca"] = info.ca.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.ca);
-  out["serial"] = f.serial ? nlohmann::ordered_json(*f.serial) : nullptr;
-  out["delay_ms"] = f.mode == "delay" ? nlohmann::ordered_json(f.delay_ms) : nullptr;
-  out["created_by"] = f.created_by;
-  out["created_at"] = iso8601(f.created_at);
-  out["expires_at"] = iso8601(f.expires_at);
-  out["active"] = info.active;
-  return out;
-}
 
 std::string applies_to(const service::LabFaultInfo& info) {
   if (info.fault.serial) return "serial " + *info.fault.serial;
@@ -58,7 +43,7 @@ int run_set(Cli& cli, LabFaultKind kind, const FaultOptions& options) {
   if (!set) return report(set.error());
   (*instance)->log().info("lab fault {} set: {} {} for {}", set->fault.id, to_string(kind), set->fault.mode, applies_to(*set));
   if (options.json) {
-    fmt::print("{}\n", to_json(*set).dump(2));
+    fmt::print("{}\n", service::to_json(*set).dump(2));
   } else {
     fmt::print("lab fault {}: {} {} for {} until {}\n", set->fault.id, to_string(kind), set->fault.mode, applies_to(*set),
                iso8601(set->fault.expires_at));
@@ -73,7 +58,7 @@ int run_list(Cli& cli, const FaultOptions& options) {
   if (!faults) return report(faults.error());
   if (options.json) {
     auto out = nlohmann::ordered_json::array();
-    for (const auto& f : *faults) out.push_back(to_json(f));
+    for (const auto& f : *faults) out.push_back(service::to_json(f));
     fmt::print("{}\n", out.dump(2));
     return exit_ok;
   }

@@ -331,7 +331,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   }
   const api::ApiFrontEnd api_front_end(
       api::ApiDependencies{instance.service(), instance.tokens(), instance.database(), instance.database(), instance.crls(),
-                           instance.ocsp(), instance.clock(), metrics},
+                           instance.ocsp(), instance.clock(), metrics, instance.lab_faults()},
       api::ApiSettings{static_cast<std::size_t>(config.api.max_body_bytes), config.api.max_auth_failures_per_minute,
                        std::move(*api_clients)},
       instance.logger());

@@ -104,4 +104,20 @@ nlohmann::ordered_json to_json(const AuditEntry& entry) {
   return out;
 }
 
+nlohmann::ordered_json to_json(const LabFaultInfo& info) {
+  const auto& f = info.fault;
+  nlohmann::ordered_json out;
+  out["id"] = f.id;
+  out["kind"] = to_string(f.kind);
+  out["mode"] = f.mode;
+  out["ca"] = info.ca.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.ca);
+  out["serial"] = f.serial ? nlohmann::ordered_json(*f.serial) : nullptr;
+  out["delay_ms"] = f.mode == "delay" ? nlohmann::ordered_json(f.delay_ms) : nullptr;
+  out["created_by"] = f.created_by;
+  out["created_at"] = iso8601(f.created_at);
+  out["expires_at"] = iso8601(f.expires_at);
+  out["active"] = info.active;
+  return out;
+}
+
 }  // namespace fca::service

@@ -21,8 +21,10 @@ class ApiFixture {
  public:
   // `configure` changes the config further before serve starts.
   using Configure = std::function<void(nlohmann::json& config, ServeFixture& serve)>;
-  explicit ApiFixture(Configure configure = {})
-      : configure_(std::move(configure)), serve_([this](nlohmann::json& config) { add_api_listener(config); }, false) {
+  // `init_options` go to `init` ("--lab": a lab instance).
+  explicit ApiFixture(Configure configure = {}, const std::string& init_options = "")
+      : configure_(std::move(configure)),
+        serve_([this](nlohmann::json& config) { add_api_listener(config); }, false, init_options) {
     // The HTTPS listener's certificate, issued by the test's CA before serve starts.
     const auto csr = serve_.pki().csr("api-server", "p256", "api.example.test", "DNS:api.example.test");
     server_cert_ = serve_.pki().issue(csr, "server");

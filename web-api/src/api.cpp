@@ -219,6 +219,14 @@ class Handlers {
     if (key == "GET /api/v1/tokens") return list_tokens(call);
     if (key == "POST /api/v1/tokens") return create_token(call);
     if (key == "DELETE /api/v1/tokens/{id}") return revoke_token(call);
+    if (key == "GET /api/v1/lab/faults") return list_lab_faults(call);
+    if (key == "POST /api/v1/lab/faults") return set_lab_fault(call);
+    if (key == "DELETE /api/v1/lab/faults") return clear_lab_faults(call, std::nullopt);
+    if (key == "DELETE /api/v1/lab/faults/{id}") {
+      const auto id = id_of(call);
+      if (!id) return error(400, "invalid_input", "id: must be a decimal integer");
+      return clear_lab_faults(call, *id);
+    }
     if (key == "GET /metrics") return metrics(call);
     return error(500, "internal", "route without a handler");
   }
@@ -668,6 +676,55 @@ class Handlers {
     auto revoked = deps_.tokens.revoke(call.who, *id);
     if (!revoked) return fail_with(revoked.error());
     return json_response(200, token_json(*revoked));
+  }
+
+  // ---- lab faults (docs/lab.md): administrators, lab instances only ----
+  http::Response list_lab_faults(const Call& call) {
+    if (auto q = parse_query(call.request.target, {}); !q) return fail_with(q.error());
+    auto faults = deps_.lab_faults.list(call.who);
+    if (!faults) return fail_with(faults.error());
+    json items = json::array();
+    for (const auto& f : *faults) items.push_back(service::to_json(f));
+    return json_response(200, json{{"items", std::move(items)}});
+  }
+
+  http::Response set_lab_fault(const Call& call) {
+    if (auto bad = bad_json_request(call, false)) return *bad;
+    if (auto q = parse_query(call.request.target, {}); !q) return fail_with(q.error());
+    auto body = JsonBody::parse(call.request.body, false);
+    if (!body) return fail_with(body.error());
+    auto kind = body->text("kind", true, 8);
+    auto mode = body->text("mode", true, 32);
+    auto ca = body->text("ca", false, 64);
+    auto serial = body->text("serial", false, 64);
+    auto duration = body->text("for", false, 16);
+    auto delay = body->integer("delay_ms", false, 1, 30000);
+    if (auto ok = body->finish(); !ok) return fail_with(ok.error());
+    service::LabFaultSpec spec;
+    if (*kind == "ocsp") spec.kind = LabFaultKind::ocsp;
+    else if (*kind == "crl") spec.kind = LabFaultKind::crl;
+    else return error(400, "invalid_input", "kind: must be \"ocsp\" or \"crl\"");
+    spec.mode = *mode;
+    spec.ca = ca;
+    spec.serial = serial;
+    spec.delay_ms = delay;
+    if (duration) {
+      auto parsed = service::parse_lab_duration(*duration);
+      if (!parsed) return error(400, "invalid_input", "for: " + parsed.error().message);
+      spec.duration = *parsed;
+    }
+    auto set = deps_.lab_faults.set(call.who, spec);
+    if (!set) return fail_with(set.error());
+    auto r = json_response(201, service::to_json(*set));
+    r.set("Location", "/api/v1/lab/faults/" + std::to_string(set->fault.id));
+    return r;
+  }
+
+  http::Response clear_lab_faults(const Call& call, std::optional<std::int64_t> id) {
+    if (auto q = parse_query(call.request.target, {}); !q) return fail_with(q.error());
+    auto cleared = deps_.lab_faults.clear(call.who, id);
+    if (!cleared) return fail_with(cleared.error());
+    return json_response(200, json{{"cleared", *cleared}});
   }
 
   // ---- metrics ----

@@ -140,6 +140,18 @@ json schemas() {
   made["token"] = string_schema("shown once, in this answer only");
   s["CreatedToken"] = answer(std::move(made));
   s["TokenList"] = answer({{"items", list_of(schema_ref("Token"))}});
+  s["LabFault"] = answer({{"id", integer()},
+                          {"kind", enumeration({"ocsp", "crl"})},
+                          {"mode", string_schema()},
+                          {"ca", nullable(string_schema("null: every CA"))},
+                          {"serial", nullable(string_schema())},
+                          {"delay_ms", nullable(integer())},
+                          {"created_by", string_schema()},
+                          {"created_at", time_schema()},
+                          {"expires_at", time_schema()},
+                          {"active", boolean()}});
+  s["LabFaultList"] = answer({{"items", list_of(schema_ref("LabFault"))}});
+  s["LabFaultsCleared"] = answer({{"cleared", integer()}});
   s["CertificatePage"] = page_of("Certificate");
   s["EnrollmentPage"] = page_of("Enrollment");
   s["AuditPage"] = page_of("AuditEntry");
@@ -167,6 +179,14 @@ json schemas() {
                               {"cas", string_list()},
                               {"profiles", string_list()}},
                              {"name", "roles"});
+  s["LabFaultRequest"] = object({{"kind", enumeration({"ocsp", "crl"})},
+                                 {"mode", string_schema("tryLater, internalError, unauthorized, malformedRequest, stale, "
+                                                        "wrong-key, no-ocsp-signing, delay, close; crl: expired, wrong-key, missing")},
+                                 {"ca", string_schema("only this CA (required for crl)")},
+                                 {"serial", json{{"type", "string"}, {"pattern", "^[0-9A-Fa-f]{1,64}$"}}},
+                                 {"for", json{{"type", "string"}, {"pattern", "^[0-9]+[smh]$"}, {"description", "e.g. 30s, 10m (default 10m, at most 24h)"}}},
+                                 {"delay_ms", json{{"type", "integer"}, {"minimum", 1}, {"maximum", 30000}}}},
+                                {"kind", "mode"});
   return s;
 }
 
@@ -183,6 +203,8 @@ json success_content(const RouteInfo& route, int status) {
   if (m == "POST" && (p == "/api/v1/certificates" || p.ends_with("/renew") || p.ends_with("/approve"))) return as_json("Issued");
   if (p == "/api/v1/tokens") return as_json(m == "GET" ? "TokenList" : "CreatedToken");
   if (p == "/api/v1/tokens/{id}") return as_json("Token");
+  if (p == "/api/v1/lab/faults") return as_json(m == "GET" ? "LabFaultList" : m == "POST" ? "LabFault" : "LabFaultsCleared");
+  if (p == "/api/v1/lab/faults/{id}") return as_json("LabFaultsCleared");
   if (p == "/api/v1/certificates") return as_json("CertificatePage");
   if (p == "/api/v1/certificates/{serial}") {
     auto out = as_json("CertificateWithPem");
@@ -261,6 +283,10 @@ const std::vector<RouteInfo>& routes() {
       {"GET", "/api/v1/tokens", "List API tokens (administrators)", "", {200}},
       {"POST", "/api/v1/tokens", "Create an API token, shown once (administrators)", "TokenRequest", {201, 409}},
       {"DELETE", "/api/v1/tokens/{id}", "Revoke an API token (administrators)", "", {200, 404, 409}},
+      {"GET", "/api/v1/lab/faults", "Revocation faults to order (administrators, lab instances only)", "", {200}},
+      {"POST", "/api/v1/lab/faults", "Set a revocation fault (administrators, lab instances only)", "LabFaultRequest", {201}},
+      {"DELETE", "/api/v1/lab/faults", "Clear every revocation fault (administrators, lab instances only)", "", {200}},
+      {"DELETE", "/api/v1/lab/faults/{id}", "Clear one revocation fault (administrators, lab instances only)", "", {200, 404}},
   };
   return table;
 }

@@ -8,6 +8,7 @@
 
 #include "fca/core/clock.hpp"
 #include "fca/core/repository.hpp"
+#include "fca/service/lab_faults.hpp"
 #include "fca/service/service.hpp"
 
 namespace fca::service {
@@ -21,5 +22,6 @@ nlohmann::ordered_json to_json(const CertificateInfo& certificate);
 nlohmann::ordered_json to_json(const CaInfo& ca);
 nlohmann::ordered_json to_json(const EnrollmentInfo& enrollment);  // without the CSR; add it where wanted
 nlohmann::ordered_json to_json(const AuditEntry& entry);
+nlohmann::ordered_json to_json(const LabFaultInfo& fault);
 
 }  // namespace fca::service

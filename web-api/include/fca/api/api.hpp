@@ -21,6 +21,7 @@
 #include "fca/core/ocsp.hpp"
 #include "fca/http/metrics.hpp"
 #include "fca/http/router.hpp"
+#include "fca/service/lab_faults.hpp"
 #include "fca/service/service.hpp"
 #include "fca/service/tokens.hpp"
 
@@ -49,6 +50,7 @@ struct ApiDependencies {
   OcspService& ocsp;
   const Clock& clock;
   http::Metrics& metrics;  // shared with the other front ends; /metrics writes it out
+  service::LabFaultService& lab_faults;  // refuses every call on an instance that is not a lab
 };
 
 // One route of the API, as mounted and as documented (openapi.json is made from this table).
