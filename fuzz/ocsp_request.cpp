@@ -61,8 +61,6 @@ Instance& instance() {
   return one;
 }
 
-using OcspRequestPtr = std::unique_ptr<OCSP_REQUEST, OsslDeleter<OCSP_REQUEST_free>>;
-using OcspCertIdPtr = std::unique_ptr<OCSP_CERTID, OsslDeleter<OCSP_CERTID_free>>;
 
 // The request with every CertID naming the issuing CA (in the CertID's own hash algorithm).
 std::vector<std::uint8_t> aimed_at_issuing(std::span<const std::uint8_t> der, const X509* issuing) {

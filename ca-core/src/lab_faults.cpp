@@ -15,10 +15,6 @@
 namespace fca {
 namespace {
 
-using OcspRequestPtr = std::unique_ptr<OCSP_REQUEST, OsslDeleter<OCSP_REQUEST_free>>;
-using OcspResponsePtr = std::unique_ptr<OCSP_RESPONSE, OsslDeleter<OCSP_RESPONSE_free>>;
-using OcspBasicPtr = std::unique_ptr<OCSP_BASICRESP, OsslDeleter<OCSP_BASICRESP_free>>;
-using OcspCertIdPtr = std::unique_ptr<OCSP_CERTID, OsslDeleter<OCSP_CERTID_free>>;
 
 constexpr std::array kOcspModes = {"tryLater", "internalError", "unauthorized", "malformedRequest", "stale",
                                    "wrong-key", "no-ocsp-signing", "delay",     "close"};

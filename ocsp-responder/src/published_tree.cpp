@@ -25,13 +25,13 @@ Result<std::vector<std::uint8_t>> rfc5019_request(const X509* issuer, std::strin
     BN_free(raw);
     return fail(Errc::invalid_input, "not a hexadecimal serial: " + hex);
   }
-  std::unique_ptr<BIGNUM, OsslDeleter<BN_free>> number(raw);
-  std::unique_ptr<ASN1_INTEGER, OsslDeleter<ASN1_INTEGER_free>> serial(BN_to_ASN1_INTEGER(number.get(), nullptr));
+  BignumPtr number(raw);
+  Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(number.get(), nullptr));
   if (!serial) return fail(Errc::internal, "cannot encode serial " + hex);
   OCSP_CERTID* id = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer),
                                      X509_get0_pubkey_bitstr(issuer), serial.get());
   if (id == nullptr) return fail(Errc::internal, "cannot make a CertID for serial " + hex);
-  std::unique_ptr<OCSP_REQUEST, OsslDeleter<OCSP_REQUEST_free>> request(OCSP_REQUEST_new());
+  OcspRequestPtr request(OCSP_REQUEST_new());
   if (!request || OCSP_request_add0_id(request.get(), id) == nullptr) {
     OCSP_CERTID_free(id);
     return fail(Errc::internal, "cannot make an OCSP request");

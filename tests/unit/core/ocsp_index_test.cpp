@@ -17,8 +17,6 @@ using namespace fca;
 
 namespace {
 
-using OcspRequestPtr = std::unique_ptr<OCSP_REQUEST, OsslDeleter<OCSP_REQUEST_free>>;
-using OcspCertIdPtr = std::unique_ptr<OCSP_CERTID, OsslDeleter<OCSP_CERTID_free>>;
 
 std::shared_ptr<const OcspReadyAnswer> ready_for(int n) {
   auto ready = std::make_shared<OcspReadyAnswer>();

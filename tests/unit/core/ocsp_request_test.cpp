@@ -14,10 +14,6 @@ using namespace fca;
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
-using OcspResponsePtr = std::unique_ptr<OCSP_RESPONSE, OsslDeleter<OCSP_RESPONSE_free>>;
-using OcspBasicPtr = std::unique_ptr<OCSP_BASICRESP, OsslDeleter<OCSP_BASICRESP_free>>;
-using OcspCertIdPtr = std::unique_ptr<OCSP_CERTID, OsslDeleter<OCSP_CERTID_free>>;
-using OcspRequestPtr = std::unique_ptr<OCSP_REQUEST, OsslDeleter<OCSP_REQUEST_free>>;
 
 Bytes tlv(std::uint8_t tag, const Bytes& content) {
   Bytes out{tag};
