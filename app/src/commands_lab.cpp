@@ -24,29 +24,6 @@ std::filesystem::path kit_directory(const Cli& cli, const std::string& given) {
   return given.empty() ? cli.data_directory() / "lab" / "kit" : std::filesystem::path(given);
 }
 
-// The current CRL of every active CA, as PEM; a CA whose CRL cannot be made (an expired lab
-// intermediate) is left out: no relying party can use its CRL anyway.
-lab::CrlBundle crl_bundle(Instance& instance) {
-  return [&instance]() -> Result<std::string> {
-    auto cas = instance.service().list_cas(instance.operator_principal());
-    if (!cas) return std::unexpected(cas.error());
-    std::string bundle;
-    for (const auto& ca : *cas) {
-      if (ca.record.state != CaState::active) continue;
-      auto crl = instance.crls().current(ca.record);
-      if (!crl) {
-        instance.log().info("lab: no CRL of CA '{}' in crls.pem: {}", ca.record.name, crl.error().message);
-        continue;
-      }
-      const unsigned char* p = crl->der.data();
-      X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(crl->der.size())));
-      if (!parsed) return fail(Errc::storage, "the stored CRL of CA '" + ca.record.name + "' cannot be read");
-      bundle += to_pem(parsed.get());
-    }
-    return bundle;
-  };
-}
-
 // Every lab command starts here: the instance, and the refusal of a non-lab one before anything else.
 std::expected<std::unique_ptr<Instance>, int> open_lab(Cli& cli) {
   auto instance = cli.open();
@@ -70,7 +47,9 @@ int run_mint(Cli& cli, const LabOptions& options) {
   if (!instance) return instance.error();
   const auto directory = kit_directory(cli, options.out_dir);
   if (auto made = ensure_private_directory(directory); !made) return report(made.error());
-  lab::Minter minter((*instance)->service(), (*instance)->operator_principal(), crl_bundle(**instance));
+  auto& service = (*instance)->service();
+  const auto& who = (*instance)->operator_principal();
+  lab::Minter minter(service, who, lab::crl_bundle_of(service, who, (*instance)->crls()));
   auto entries = options.all ? minter.mint_all(directory)
                              : minter.mint(options.kind,
                                            options.common_name.empty() ? options.kind + ".localhost" : options.common_name,
@@ -161,7 +140,7 @@ int run_check(Cli& cli, const LabOptions& options) {
       .directory = kit_directory(cli, options.out_dir),
       .ocsp_url = options.ocsp_url.empty() ? std::nullopt : std::optional(options.ocsp_url),
       .ocsp_responder = [&ocsp](std::span<const std::uint8_t> request) { return ocsp.respond(request).der; },
-      .crls = crl_bundle(**instance),
+      .crls = lab::crl_bundle_of((*instance)->service(), (*instance)->operator_principal(), (*instance)->crls()),
       .openssl = "openssl",
   };
   auto outcomes = lab::run_checks(check);

@@ -206,6 +206,24 @@ const std::vector<std::string>& kind_names() {
 
 bool is_kind(std::string_view name) { return std::ranges::find(kind_names(), name) != kind_names().end(); }
 
+CrlBundle crl_bundle_of(service::Service& service, service::Principal who, CrlService& crls) {
+  return [&service, who = std::move(who), &crls]() -> Result<std::string> {
+    auto cas = service.list_cas(who);
+    if (!cas) return std::unexpected(cas.error());
+    std::string bundle;
+    for (const auto& ca : *cas) {
+      if (ca.record.state != CaState::active) continue;
+      auto crl = crls.current(ca.record);
+      if (!crl) continue;
+      const unsigned char* p = crl->der.data();
+      X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(crl->der.size())));
+      if (!parsed) return fail(Errc::storage, "the stored CRL of CA '" + ca.record.name + "' cannot be read");
+      bundle += to_pem(parsed.get());
+    }
+    return bundle;
+  };
+}
+
 Minter::Minter(service::Service& service, service::Principal who, CrlBundle crls)
     : service_(service), who_(std::move(who)), crls_(std::move(crls)) {}
 

@@ -60,3 +60,41 @@ TEST_CASE("api: lab faults are set, seen by the responder, listed and cleared by
   CHECK(contains(audit, "lab.fault-clear"));
   CHECK(contains(audit, "api:admin"));
 }
+
+TEST_CASE("api: an administrator mints lab kinds on a lab instance; each is what its kind says", "[api][lab]") {
+  ApiFixture api({}, "--lab");
+  auto op = api.token({{"name", "operator"}, {"roles", {"operator"}}}).second;
+  CHECK(api.call("POST", "/api/v1/lab/certificates", op, R"({"kind":"expired"})").status == 403);
+  CHECK(api.call("POST", "/api/v1/lab/certificates", api.admin(), R"({"kind":"nonsense"})").status == 400);
+  CHECK(api.call("POST", "/api/v1/lab/certificates", api.admin(), R"({"kind":"expired","colour":"red"})").status == 400);
+
+  auto minted = api.call("POST", "/api/v1/lab/certificates", api.admin(), R"({"kind":"expired","common_name":"old.example.test"})");
+  INFO(minted.body);
+  REQUIRE(minted.status == 201);
+  CHECK(minted.header("Cache-Control") == "no-store");
+  const auto items = api.json_of(minted)["items"];
+  REQUIRE(items.size() == 1);
+  CHECK(items[0]["kind"] == "expired");
+  CHECK(contains(items[0]["key_pem"].get<std::string>(), "PRIVATE KEY"));
+  const auto cert = api.serve().file("api-expired.pem");
+  const auto chain = api.serve().file("api-expired-chain.pem");
+  write_file(cert, items[0]["certificate_pem"].get<std::string>());
+  write_file(chain, items[0]["chain_pem"].get<std::string>());
+  auto verified = run("openssl verify -CAfile " + shell_quote(api.serve().pki().root_pem().string()) + " -untrusted " +
+                      shell_quote(chain.string()) + " " + shell_quote(cert.string()));
+  INFO(verified.output);
+  CHECK(contains(verified.output, "certificate has expired"));
+  CHECK(contains(run("openssl x509 -noout -subject -in " + shell_quote(cert.string())).output, "old.example.test"));
+  // Lab-made in its row, like the CLI's.
+  bool audited_as_lab = false;
+  for (const auto& entry : api.serve().pki().json("audit --json")) {
+    const auto& detail = entry["detail"];
+    if (detail.is_object() && detail.value("lab", false) && detail.value("kind", "") == "expired") audited_as_lab = true;
+  }
+  CHECK(audited_as_lab);
+
+  // A kind with two certificates.
+  auto valid = api.call("POST", "/api/v1/lab/certificates", api.admin(), R"({"kind":"valid"})");
+  REQUIRE(valid.status == 201);
+  CHECK(api.json_of(valid)["items"].size() == 2);
+}

@@ -219,6 +219,7 @@ TEST_CASE("api: the role matrix", "[api][integration]") {
       {"POST", [&] { return std::string("/api/v1/tokens"); }, "/api/v1/tokens", {}, {403, 403, 201, 403}},
       {"DELETE", [&] { return "/api/v1/tokens/" + token_id(); }, "/api/v1/tokens/{id}", {}, {403, 403, 200, 403}},
       // Not a lab instance: refused to everyone, administrators included (api_lab_test.cpp has a lab).
+      {"POST", fixed("/api/v1/lab/certificates"), "/api/v1/lab/certificates", R"({"kind":"expired"})", {403, 403, 403, 403}},
       {"GET", fixed("/api/v1/lab/faults"), "/api/v1/lab/faults", {}, {403, 403, 403, 403}},
       {"POST", fixed("/api/v1/lab/faults"), "/api/v1/lab/faults", R"({"kind":"ocsp","mode":"tryLater"})", {403, 403, 403, 403}},
       {"DELETE", fixed("/api/v1/lab/faults"), "/api/v1/lab/faults", {}, {403, 403, 403, 403}},

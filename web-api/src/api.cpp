@@ -6,9 +6,13 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <unordered_map>
 
 #include "fca/core/x509.hpp"
+#include "fca/lab/lab.hpp"
 #include "fca/service/json.hpp"
 #include "fca/api/request.hpp"
 
@@ -219,6 +223,7 @@ class Handlers {
     if (key == "GET /api/v1/tokens") return list_tokens(call);
     if (key == "POST /api/v1/tokens") return create_token(call);
     if (key == "DELETE /api/v1/tokens/{id}") return revoke_token(call);
+    if (key == "POST /api/v1/lab/certificates") return mint_lab_certificates(call);
     if (key == "GET /api/v1/lab/faults") return list_lab_faults(call);
     if (key == "POST /api/v1/lab/faults") return set_lab_fault(call);
     if (key == "DELETE /api/v1/lab/faults") return clear_lab_faults(call, std::nullopt);
@@ -678,7 +683,50 @@ class Handlers {
     return json_response(200, token_json(*revoked));
   }
 
-  // ---- lab faults (docs/lab.md): administrators, lab instances only ----
+  // ---- the lab kit (docs/lab.md): administrators, lab instances only ----
+  http::Response mint_lab_certificates(const Call& call) {
+    if (auto bad = bad_json_request(call, false)) return *bad;
+    if (auto q = parse_query(call.request.target, {}); !q) return fail_with(q.error());
+    auto body = JsonBody::parse(call.request.body, false);
+    if (!body) return fail_with(body.error());
+    auto kind = body->text("kind", true, 32);
+    auto common_name = body->text("common_name", false, 253);
+    if (auto ok = body->finish(); !ok) return fail_with(ok.error());
+    if (!lab::is_kind(*kind)) return error(400, "invalid_input", "kind: not a lab kind (docs/lab.md)");
+    // The minter writes files; they go to a private scratch directory that is gone after the answer.
+    std::string scratch_template = (std::filesystem::temp_directory_path() / "fca-lab-mint-XXXXXX").string();
+    if (::mkdtemp(scratch_template.data()) == nullptr) return fail_with(Error{Errc::storage, "cannot make a scratch directory"});
+    struct RemoveAfter {
+      std::filesystem::path directory;
+      ~RemoveAfter() {
+        std::error_code ignored;
+        std::filesystem::remove_all(directory, ignored);
+      }
+    } scratch{scratch_template};
+    lab::Minter minter(deps_.service, call.who, lab::crl_bundle_of(deps_.service, call.who, deps_.crls));
+    auto entries = minter.mint(*kind, common_name.value_or(*kind + ".localhost"), scratch.directory);
+    if (!entries) return fail_with(entries.error());
+    json items = json::array();
+    for (const auto& entry : *entries) {
+      const auto read = [&](const char* field) {
+        std::ifstream in(scratch.directory / entry[field].get<std::string>(), std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+      };
+      items.push_back(json{{"name", entry["name"]},
+                           {"kind", entry["kind"]},
+                           {"common_name", entry["common_name"]},
+                           {"serial", entry["serial"]},
+                           {"issuer_ca", entry["issuer_ca"]},
+                           {"client_must", entry["client_must"]},
+                           {"key_pem", read("key")},
+                           {"certificate_pem", read("cert")},
+                           {"chain_pem", read("chain")}});
+    }
+    auto r = json_response(201, json{{"items", std::move(items)}});
+    r.set("Cache-Control", "no-store");  // private keys
+    return r;
+  }
+
   http::Response list_lab_faults(const Call& call) {
     if (auto q = parse_query(call.request.target, {}); !q) return fail_with(q.error());
     auto faults = deps_.lab_faults.list(call.who);

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "fca/api/api.hpp"
+#include "fca/lab/lab.hpp"
 
 namespace fca::api {
 namespace {
@@ -151,6 +152,15 @@ json schemas() {
                           {"expires_at", time_schema()},
                           {"active", boolean()}});
   s["LabFaultList"] = answer({{"items", list_of(schema_ref("LabFault"))}});
+  s["LabMinted"] = answer({{"items", list_of(answer({{"name", string_schema()},
+                                                      {"kind", string_schema()},
+                                                      {"common_name", string_schema()},
+                                                      {"serial", string_schema("upper-case hex")},
+                                                      {"issuer_ca", string_schema("\"\" when self-signed")},
+                                                      {"client_must", string_schema("what a compliant client does with it")},
+                                                      {"key_pem", string_schema("PKCS#8, unencrypted")},
+                                                      {"certificate_pem", string_schema()},
+                                                      {"chain_pem", string_schema("the certificate and the CAs above it")}}))}});
   s["LabFaultsCleared"] = answer({{"cleared", integer()}});
   s["CertificatePage"] = page_of("Certificate");
   s["EnrollmentPage"] = page_of("Enrollment");
@@ -179,6 +189,8 @@ json schemas() {
                               {"cas", string_list()},
                               {"profiles", string_list()}},
                              {"name", "roles"});
+  s["LabMintRequest"] = object({{"kind", enumeration(lab::kind_names())}, {"common_name", string_schema("default <kind>.localhost")}},
+                                {"kind"});
   s["LabFaultRequest"] = object({{"kind", enumeration({"ocsp", "crl"})},
                                  {"mode", string_schema("tryLater, internalError, unauthorized, malformedRequest, stale, "
                                                         "wrong-key, no-ocsp-signing, delay, close; crl: expired, wrong-key, missing")},
@@ -205,6 +217,7 @@ json success_content(const RouteInfo& route, int status) {
   if (p == "/api/v1/tokens/{id}") return as_json("Token");
   if (p == "/api/v1/lab/faults") return as_json(m == "GET" ? "LabFaultList" : m == "POST" ? "LabFault" : "LabFaultsCleared");
   if (p == "/api/v1/lab/faults/{id}") return as_json("LabFaultsCleared");
+  if (p == "/api/v1/lab/certificates") return as_json("LabMinted");
   if (p == "/api/v1/certificates") return as_json("CertificatePage");
   if (p == "/api/v1/certificates/{serial}") {
     auto out = as_json("CertificateWithPem");
@@ -283,6 +296,7 @@ const std::vector<RouteInfo>& routes() {
       {"GET", "/api/v1/tokens", "List API tokens (administrators)", "", {200}},
       {"POST", "/api/v1/tokens", "Create an API token, shown once (administrators)", "TokenRequest", {201, 409}},
       {"DELETE", "/api/v1/tokens/{id}", "Revoke an API token (administrators)", "", {200, 404, 409}},
+      {"POST", "/api/v1/lab/certificates", "Mint a lab kind: key, certificate and chain (administrators, lab instances only)", "LabMintRequest", {201}},
       {"GET", "/api/v1/lab/faults", "Revocation faults to order (administrators, lab instances only)", "", {200}},
       {"POST", "/api/v1/lab/faults", "Set a revocation fault (administrators, lab instances only)", "LabFaultRequest", {201}},
       {"DELETE", "/api/v1/lab/faults", "Clear every revocation fault (administrators, lab instances only)", "", {200}},

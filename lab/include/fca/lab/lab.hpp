@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fca/core/crl.hpp"
 #include "fca/core/error.hpp"
 #include "fca/service/principal.hpp"
 #include "fca/service/service.hpp"
@@ -24,6 +25,9 @@ bool is_kind(std::string_view name);
 // The current CRL of every CA the lab's chains use, as one PEM bundle (the app reads them from its
 // CRL service); written next to the certificates as crls.pem for `openssl verify -CRLfile`.
 using CrlBundle = std::function<Result<std::string>()>;
+// The bundle from the CRL service: every active CA's current CRL; a CA whose CRL cannot be made (an
+// expired lab intermediate) is left out, as no relying party can use its CRL anyway.
+CrlBundle crl_bundle_of(service::Service& service, service::Principal who, CrlService& crls);
 
 class Minter {
  public:
