@@ -59,7 +59,8 @@ CheckOutcome ocsp_check(const FaultProbe& probe, const std::string& url, const s
 }
 
 CheckOutcome crl_check(const FaultProbe& probe, const std::filesystem::path& scratch, const std::string& openssl) {
-  CheckOutcome outcome{.entry = probe.name, .tool = "crl", .what = probe.mode + " " + probe.crl_url};
+  CheckOutcome outcome{.entry = probe.name, .tool = "crl", .what = probe.mode + " " + probe.crl_url, .expected = {},
+                       .seen = {}, .matches = false, .output = {}};
   const auto der = scratch / (probe.name + ".crl");
   auto fetched = run_process({"curl", "-sS", "--max-time", "10", "-o", der.string(), "-w", "%{http_code}", probe.crl_url});
   const std::string status = fetched.output.size() >= 3 ? fetched.output.substr(fetched.output.size() - 3) : fetched.output;

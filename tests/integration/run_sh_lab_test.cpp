@@ -79,7 +79,7 @@ TEST_CASE("run.sh --lab: the printed commands succeed as printed", "[lab][run.sh
   REQUIRE(loopback_port_accepts(https_port));
 
   // What a tester needs is printed: every endpoint, the trust anchors and the credentials.
-  for (const std::string& part : {"/ocsp", "/crl/issuing.crl", "/.well-known/est/", "/api/v1/", "lab/root.pem",
+  for (const std::string part : {"/ocsp", "/crl/issuing.crl", "/.well-known/est/", "/api/v1/", "lab/root.pem",
                                   "lab/ca-chain.pem", "crl-hash", "lab/device.crt.pem", "secrets/api-admin-token"}) {
     CHECK(contains(output, part));
   }
