@@ -1,3 +1,4 @@
+#include <cctype>
 #include <chrono>
 #include <fstream>
 
