@@ -340,9 +340,10 @@ class FilteredQuery {
   std::vector<Value> values_;
 };
 
-// One insert_certificate call waiting for its batch; lives on the caller's stack until `done`.
+// One insert_certificate or append call waiting for its batch; lives on the caller's stack until
+// `done`. An append has no certificate: its audit entry is all it writes.
 struct PendingInsert {
-  const CertificateRecord* cert;
+  const CertificateRecord* cert;  // none for an audit entry of its own
   const AuditEvent* audit;
   std::optional<Result<std::int64_t>> result;
   std::exception_ptr exception;
@@ -689,7 +690,8 @@ struct Database::Impl {
       for (auto* insert : batch) {
         // An I/O error or a full disk ends the whole transaction by itself; nothing more may run outside it.
         if (sqlite3_get_autocommit(db()) != 0) {
-          insert->result = fail(Errc::storage, "inserting certificate " + insert->cert->serial +
+          insert->result = fail(Errc::storage, (insert->cert ? "inserting certificate " + insert->cert->serial
+                                                              : std::string("appending to the audit log")) +
                                                    ": the batch transaction was rolled back by an earlier error");
           continue;
         }
@@ -703,7 +705,7 @@ struct Database::Impl {
           continue;
         }
         try {
-          auto id = insert_certificate_rows(*insert->cert, *insert->audit);
+          auto id = insert->cert ? insert_certificate_rows(*insert->cert, *insert->audit) : appended(*insert->audit);
           if (id) {
             if (auto released = sqlite::execute_script(db(), "RELEASE certificate", "inserting a certificate"); !released) {
               undo();
@@ -739,6 +741,13 @@ struct Database::Impl {
       }
       return std::nullopt;
     }
+  }
+
+  // An audit entry of its own in a batch: no row id to answer with.
+  Result<std::int64_t> appended(const AuditEvent& event) {
+    auto entry = append_audit(event);
+    if (!entry) return std::unexpected(entry.error());
+    return std::int64_t{0};
   }
 
   Result<std::int64_t> insert_certificate_rows(const CertificateRecord& cert, const AuditEvent& audit) {
@@ -1434,7 +1443,11 @@ Result<void> Database::set_default_ca(std::int64_t id, const AuditEvent& audit) 
 // ---- CertificateRepository ----
 
 Result<std::int64_t> Database::insert_certificate(const CertificateRecord& cert, const AuditEvent& audit) {
-  PendingInsert mine{&cert, &audit, std::nullopt, nullptr, false};
+  return commit_in_batch(&cert, audit);
+}
+
+Result<std::int64_t> Database::commit_in_batch(const CertificateRecord* cert, const AuditEvent& audit) {
+  PendingInsert mine{cert, &audit, std::nullopt, nullptr, false};
   std::unique_lock queue(inserts_->mutex);
   inserts_->waiting.push_back(&mine);
   inserts_->queued.notify_one();
@@ -1553,9 +1566,12 @@ Result<CertificateRecord> Database::change_status(std::int64_t issuer_id, std::s
 
 // ---- AuditLog ----
 
+// EST appends a decision for every enrolment, as often as certificates are issued: decisions
+// share the certificates' group commit rather than pay for a durable transaction each.
 Result<void> Database::append(const AuditEvent& event) {
-  std::lock_guard lock(mutex_);
-  return impl_->write_transaction("appending to the audit log", [&] { return impl_->append_audit(event); });
+  auto appended = commit_in_batch(nullptr, event);
+  if (!appended) return std::unexpected(appended.error());
+  return {};
 }
 
 Result<std::vector<AuditEntry>> Database::entries(std::int64_t after_sequence, std::size_t limit) {

@@ -218,6 +218,61 @@ TEST_CASE("inserts queued behind a commit share the next batch, and one failing 
   CHECK(verification->head_count == 5);
 }
 
+TEST_CASE("audit entries of their own join the certificates' group commit; a refused one leaves the batch in",
+          "[db][group-commit]") {
+  SealedDirectory sealed;
+  auto db = sealed.open();
+  auto ca = db->insert_ca(make_ca("issuing", true), event("ca:issuing"));
+  REQUIRE(ca.has_value());
+  fca::test::db::sqlite_cli(sealed.file, "CREATE TRIGGER test_refuse_x2 BEFORE INSERT ON audit_log WHEN NEW.object = 'X2' "
+                                         "BEGIN SELECT RAISE(ABORT, 'audit entry refused (simulated)'); END;");
+
+  // The first batch is held open until two inserts and two appends have queued behind it.
+  std::atomic<bool> first_in_commit{false};
+  std::atomic<bool> four_queued{false};
+  std::mutex sizes_mutex;
+  std::vector<std::size_t> sizes;
+  db->set_commit_hook([&](CommitPoint point, std::size_t size) {
+    if (point != CommitPoint::before_commit) return;
+    {
+      std::lock_guard lock(sizes_mutex);
+      sizes.push_back(size);
+      if (sizes.size() != 1) return;
+    }
+    first_in_commit = true;
+    four_queued = eventually([&] { return db->queued_inserts() == 4; });
+  });
+  std::optional<fca::Result<std::int64_t>> first;
+  std::thread leader([&] { first = db->insert_certificate(make_certificate(*ca, "A0"), event("A0")); });
+  REQUIRE(eventually([&] { return first_in_commit.load(); }));
+
+  std::optional<fca::Result<std::int64_t>> b1, b2;
+  std::optional<fca::Result<void>> x1, x2;
+  std::vector<std::thread> followers;
+  followers.emplace_back([&] { b1 = db->insert_certificate(make_certificate(*ca, "B1"), event("B1")); });
+  followers.emplace_back([&] { x1 = db->append(event("X1")); });
+  followers.emplace_back([&] { x2 = db->append(event("X2")); });
+  followers.emplace_back([&] { b2 = db->insert_certificate(make_certificate(*ca, "B2"), event("B2")); });
+  leader.join();
+  for (auto& follower : followers) follower.join();
+
+  CHECK(four_queued);
+  CHECK(sizes == std::vector<std::size_t>{1, 4});
+  REQUIRE((first && b1 && b2 && x1 && x2));
+  CHECK(first->has_value());
+  CHECK(b1->has_value());
+  CHECK(b2->has_value());
+  CHECK(x1->has_value());
+  REQUIRE_FALSE(x2->has_value());
+  CHECK(x2->error().code == Errc::storage);
+  CHECK(stored_serials(sealed.file) == std::set<std::string>{"A0", "B1", "B2"});
+  CHECK(fca::test::db::sqlite_cli(sealed.file, "SELECT object FROM audit_log WHERE object LIKE 'X%'") == "X1");
+  auto verification = db->verify_audit();
+  REQUIRE(verification.has_value());
+  CHECK(verification->intact);
+  CHECK(verification->head_count == 5);  // the CA, A0, B1, B2 and X1
+}
+
 TEST_CASE("reads are answered while a group commit holds the writer", "[db][group-commit]") {
   SealedDirectory sealed;
   auto db = sealed.open();

@@ -104,6 +104,7 @@ class Database final : public CaRepository,
                                           const AuditEvent& audit) override;
 
   // AuditLog
+  // Joins the certificate inserts' group commit (see insert_certificate).
   Result<void> append(const AuditEvent& event) override;
   Result<std::vector<AuditEntry>> entries(std::int64_t after_sequence = 0, std::size_t limit = 1000) override;
 
@@ -194,6 +195,9 @@ class Database final : public CaRepository,
   Result<std::int64_t> audited_write(std::string_view what, const AuditEvent& audit,
                                      const std::function<Result<std::int64_t>(sqlite3*)>& body);
   Result<void> read_connection(const std::function<Result<void>(sqlite3*)>& body);
+  // Queues a certificate insert (or, with no certificate, an audit entry alone) for the next group
+  // commit and waits until it is durable.
+  Result<std::int64_t> commit_in_batch(const CertificateRecord* cert, const AuditEvent& audit);
   void lead_insert_batch();
   void write_audit_head(AuditHead head);
   struct Impl;
