@@ -141,13 +141,25 @@ std::optional<EstFrontEnd::Refusal> EstFrontEnd::check_channel_binding(const Est
   return std::nullopt;
 }
 
+namespace {
+
+// The chain as the TLS layer parsed it; a Request made without a handshake (a unit test) has DER only.
+Result<VerifiedClient> verified_client(const TrustStore& trust, const http::Request& request, TimePoint now) {
+  if (!request.client_certificates.empty() && request.client_certificates.size() == request.client_chain.size()) {
+    return trust.verify(request.client_certificates, now);
+  }
+  return trust.verify(request.client_chain, now);
+}
+
+}  // namespace
+
 Result<service::Principal> EstFrontEnd::enrollee(const EstLabel& label, const http::Request& request,
                                                  Decision& decision) const {
   if (!request.tls) return fail(Errc::policy_refused, "EST needs TLS");
   if (label.http_basic) return basic_enrollee(label, request, decision);
   if (request.client_chain.empty()) return fail(Errc::policy_refused, "no client certificate");
   if (!label.trust) return fail(Errc::policy_refused, "label trusts no manufacturer");
-  auto client = label.trust->verify(request.client_chain, service_.clock().now());
+  auto client = verified_client(*label.trust, request, service_.clock().now());
   if (!client) return std::unexpected(client.error());
   decision.subject = client->subject;
   decision.anchor = client->anchor;
@@ -160,7 +172,7 @@ Result<service::Principal> EstFrontEnd::basic_enrollee(const EstLabel& label, co
   const std::set<std::string> profiles(label.profiles.begin(), label.profiles.end());
   // A manufacturer certificate still enrols where the label trusts its root; otherwise the device's credential.
   if (!request.client_chain.empty() && label.trust && !label.trust->empty()) {
-    if (auto client = label.trust->verify(request.client_chain, service_.clock().now())) {
+    if (auto client = verified_client(*label.trust, request, service_.clock().now())) {
       decision.subject = client->subject;
       decision.anchor = client->anchor;
       return service::Principal::est(client->subject, {label.ca}, profiles);
@@ -259,14 +271,20 @@ http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Requ
   if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
   auto der = csr_der_of_body(request.body);
   if (!der) return refuse(request, label, refusal_of(der.error()));
-  auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
-  if (!csr) return refuse(request, label, refusal_of(csr.error()));
-  if (auto refused = check_channel_binding(label, request, csr->get())) return refuse(request, label, *refused);
-  const std::string csr_pem = to_pem(csr->get());
+  const std::string csr_der(reinterpret_cast<const char*>(der->data()), der->size());
+  // The service decodes and checks the CSR it issues from; decoding it here too costs as much as
+  // signing the certificate, so it is done only for what this front end checks or stores first.
+  X509ReqPtr csr;
+  if (label.channel_binding || label.manual_approval) {
+    auto parsed = parse_csr(csr_der);
+    if (!parsed) return refuse(request, label, refusal_of(parsed.error()));
+    if (auto refused = check_channel_binding(label, request, parsed->get())) return refuse(request, label, *refused);
+    csr = std::move(*parsed);
+  }
   log_->info("EST {}: simpleenroll by {} (vouched for by {}), label '{}', profile {}", http::escape_for_log(request.peer),
              who->id, decision.anchor, label.name, label.profiles.front());
-  if (label.manual_approval) return pending_or_issued(label, request, *who, csr_pem, decision);
-  auto issued = service_.issue(*who, IssueRequest{.csr = csr_pem,
+  if (label.manual_approval) return pending_or_issued(label, request, *who, to_pem(csr.get()), decision);
+  auto issued = service_.issue(*who, IssueRequest{.csr = csr_der,
                                                   .profile = label.profiles.front(),
                                                   .requester = {},
                                                   .ca = label.ca,

@@ -84,8 +84,6 @@ Result<std::shared_ptr<const TrustStore>> TrustStore::load(const TrustStoreFiles
 }
 
 Result<VerifiedClient> TrustStore::verify(const std::vector<std::vector<std::uint8_t>>& chain, TimePoint now) const {
-  if (chain.empty()) return fail(Errc::policy_refused, "no client certificate");
-  if (roots_ == 0) return fail(Errc::policy_refused, "no manufacturer root is trusted here");
   std::vector<X509Ptr> parsed;
   for (const auto& der : chain) {
     const unsigned char* p = der.data();
@@ -93,12 +91,26 @@ Result<VerifiedClient> TrustStore::verify(const std::vector<std::vector<std::uin
     if (!cert) return fail(Errc::policy_refused, "client certificate does not parse");
     parsed.emplace_back(cert);
   }
+  std::vector<X509*> certificates;
+  for (const auto& cert : parsed) certificates.push_back(cert.get());
+  return verify_parsed(certificates, now);
+}
+
+Result<VerifiedClient> TrustStore::verify(const std::vector<std::shared_ptr<X509>>& chain, TimePoint now) const {
+  std::vector<X509*> certificates;
+  for (const auto& cert : chain) certificates.push_back(cert.get());
+  return verify_parsed(certificates, now);
+}
+
+Result<VerifiedClient> TrustStore::verify_parsed(std::span<X509* const> chain, TimePoint now) const {
+  if (chain.empty()) return fail(Errc::policy_refused, "no client certificate");
+  if (roots_ == 0) return fail(Errc::policy_refused, "no manufacturer root is trusted here");
   X509StackPtr untrusted(sk_X509_new_null());
-  for (std::size_t i = 1; i < parsed.size(); ++i) sk_X509_push(untrusted.get(), parsed[i].get());
+  for (std::size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted.get(), chain[i]);
   for (const auto& cert : intermediates_) sk_X509_push(untrusted.get(), cert.get());
 
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), store_.get(), parsed.front().get(), untrusted.get()) != 1) {
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store_.get(), chain.front(), untrusted.get()) != 1) {
     return fail_openssl(Errc::internal, "X509_STORE_CTX_init");
   }
   unsigned long flags = X509_V_FLAG_X509_STRICT;
@@ -121,9 +133,10 @@ Result<VerifiedClient> TrustStore::verify(const std::vector<std::vector<std::uin
   STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(ctx.get());
   X509* anchor = sk_X509_value(built, sk_X509_num(built) - 1);
   VerifiedClient out;
-  out.subject = name_to_string(X509_get_subject_name(parsed.front().get()));
+  out.subject = name_to_string(X509_get_subject_name(chain.front()));
   out.anchor = name_to_string(X509_get_subject_name(anchor));
-  out.leaf = std::move(parsed.front());
+  X509_up_ref(chain.front());
+  out.leaf.reset(chain.front());
   return out;
 }
 

@@ -289,6 +289,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         unsigned char* p = der.data();
         i2d_X509(cert, &p);
         client_chain_.push_back(std::move(der));
+        X509_up_ref(cert);
+        client_certificates_.emplace_back(cert, X509_free);
       };
       channel_binding(ssl);
       if (X509* leaf = SSL_get0_peer_certificate(ssl)) {
@@ -439,6 +441,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     request.peer = peer_;
     request.tls = kTls;
     request.client_chain = client_chain_;
+    request.client_certificates = client_certificates_;
     request.channel_binding_type = channel_binding_type_;
     request.channel_binding = channel_binding_;
     ++served_;
@@ -594,6 +597,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::size_t discarded_ = 0;
   std::string peer_;
   std::vector<std::vector<std::uint8_t>> client_chain_;
+  std::vector<std::shared_ptr<X509>> client_certificates_;
   std::string channel_binding_type_;
   std::vector<std::uint8_t> channel_binding_;
   Phase phase_ = Phase::idle;

@@ -5,6 +5,7 @@
 // certificate passes when configured (BCP-003-03), never a revoked one.
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,10 +37,14 @@ class TrustStore {
   // `chain`: DER, leaf first, as the TLS layer gave it. Errc::policy_refused with the reason when it
   // does not chain, is revoked, or is expired (unless accepted).
   Result<VerifiedClient> verify(const std::vector<std::vector<std::uint8_t>>& chain, TimePoint now) const;
+  // The same for a chain the TLS layer parsed already (http::Request::client_certificates).
+  Result<VerifiedClient> verify(const std::vector<std::shared_ptr<X509>>& chain, TimePoint now) const;
 
   bool empty() const { return roots_ == 0; }
 
  private:
+  Result<VerifiedClient> verify_parsed(std::span<X509* const> chain, TimePoint now) const;
+
   X509StorePtr store_;
   std::vector<X509Ptr> intermediates_;
   bool check_crls_ = false;

@@ -2,10 +2,13 @@
 // The project's own HTTP request and response. Front ends (OCSP, CRL, later EST and the API) see
 // only these; the library under the transport stays inside http/src.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <openssl/types.h>
 
 #include "fca/core/error.hpp"
 
@@ -21,6 +24,9 @@ struct Request {
   // DER of the client's certificate chain when it presented one over TLS, leaf first. Whether it
   // was verified is the listener's TLS setup's business (its SSL_CTX verify callback).
   std::vector<std::vector<std::uint8_t>> client_chain;
+  // The same chain as the TLS layer parsed it (empty where a Request is made without a handshake):
+  // under OpenSSL 3.0 decoding a certificate costs as much as verifying it, so it is decoded once.
+  std::vector<std::shared_ptr<X509>> client_certificates;
   // The TLS channel binding of the connection (RFC 5929 tls-unique for TLS 1.2, the RFC 9266
   // tls-exporter for TLS 1.3), for proof of possession in a CSR's challengePassword (RFC 7030 §3.5).
   std::string channel_binding_type;  // "tls-unique", "tls-exporter", "" (plain HTTP)
