@@ -3,7 +3,8 @@
 # clients each opening a new TLS connection per enrolment with the lab device certificate. Prints
 # the rate as a ratio to `openssl speed ecdsap256` signatures/s measured in the same run (each
 # enrolment costs the server at least one P-256 signature for the certificate, plus the handshake),
-# the certificate rows added against the enrolments counted, and the load average.
+# the certificate rows added against the enrolments counted, the client's CPU per enrolment, and the
+# load average.
 # Usage: bench/est_bench.sh BUILD_DIR [COUNT] [CONCURRENCY]
 #   PROFILE=prefix: `perf record -g` of serve during the run (prefix.perf) and its fsync/fdatasync/
 #   rename calls and context switches per enrolment (perf stat on tracepoints).
@@ -49,7 +50,7 @@ if [ -n "${PROFILE:-}" ]; then
   profilers+=($!)
 fi
 status=0
-result=$("$build/bench/est_bench" "$port_https" "$lab/ca-chain.pem" "$lab/device.crt.pem" "$lab/device.key.pem" \
+result=$(/usr/bin/time -f "%U %S" -o "$work/client-time" "$build/bench/est_bench" "$port_https" "$lab/ca-chain.pem" "$lab/device.crt.pem" "$lab/device.key.pem" \
   "$work/bench.csr" "$count" "$concurrency") || status=$?
 for p in "${profilers[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 after=$(rows)
@@ -60,6 +61,10 @@ speed=$(openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/256 bits ecdsa/ {
 echo "openssl speed ecdsap256: $speed sign/s (one core)"
 python3 -c "print(f'ratio enrolments/s : P-256 signs/s = {float($rate)/float($speed):.4f}')"
 echo "certificate rows added: $((after - before))"
+# Client and server share the machine's cores: what each enrolment costs the client says how much
+# of the rate is the server's.
+read -r client_user client_system <"$work/client-time"
+python3 -c "print(f'client CPU per enrolment: {($client_user + $client_system) * 1000 / max(1, $count):.2f} ms')"
 echo "load average: $load_start at the start, $load_end at the end ($(nproc) cores)"
 if [ -n "${PROFILE:-}" ]; then
   awk -v n="$((after - before))" '/syscalls:|context-switches|task-clock/ { gsub(",", "", $1); printf "serve, per enrolment: %.2f %s\n", $1 / (n > 0 ? n : 1), $2 }' "$work/perf-stat"
