@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "fca/core/x509.hpp"
+#include "legacy_public_key.hpp"
 
 namespace fca {
 namespace {
@@ -141,12 +142,16 @@ Result<X509Ptr> build_certificate(const CertificateContent& content, const Publi
   X509Ptr cert(X509_new());
   auto serial = random_serial();
   if (!serial) return std::unexpected(serial.error());
+  const auto legacy_key = legacy_public_key(content.subject_key);
   if (!cert || !X509_set_version(cert.get(), 2) || !X509_set_serialNumber(cert.get(), serial->get()) ||
       !X509_set_subject_name(cert.get(), const_cast<X509_NAME*>(content.subject)) ||
       !X509_set_issuer_name(cert.get(), content.issuer_cert ? X509_get_subject_name(content.issuer_cert)
                                                             : const_cast<X509_NAME*>(content.subject)) ||
-      !X509_set_pubkey(cert.get(), const_cast<EVP_PKEY*>(content.subject_key))) {
+      !X509_set_pubkey(cert.get(), legacy_key ? legacy_key.get() : const_cast<EVP_PKEY*>(content.subject_key))) {
     return fail_openssl(Errc::internal, "cannot build certificate");
+  }
+  if (legacy_key && EVP_PKEY_eq(X509_get0_pubkey(cert.get()), content.subject_key) != 1) {
+    return fail_openssl(Errc::internal, "the certificate's public key is not the one requested");
   }
   if (auto ok = set_time(set_not_before, cert.get(), content.not_before); !ok) return std::unexpected(ok.error());
   if (auto ok = set_time(set_not_after, cert.get(), content.not_after); !ok) return std::unexpected(ok.error());
