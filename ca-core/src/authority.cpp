@@ -363,56 +363,77 @@ Result<CaRecord> CertificateAuthority::store_new_ca(
   return record;
 }
 
+namespace {
+
+Profile ca_profile(bool subordinate, std::optional<int> path_length) {
+  Profile profile;
+  profile.name = subordinate ? "sub-ca" : "root-ca";
+  profile.is_ca = true;
+  profile.path_length = path_length;
+  profile.requires_san = false;
+  return profile;
+}
+
+}  // namespace
+
+Result<CertificateAuthority::ParentCa> CertificateAuthority::parent_ca(const std::optional<std::string>& name) {
+  ParentCa parent;
+  if (!name) return parent;
+  auto found = find_ca(*name);
+  if (!found) return std::unexpected(found.error());
+  auto c = chain(*found);
+  if (!c) return std::unexpected(c.error());
+  parent.record = std::move(*found);
+  parent.chain = std::move(*c);
+  return parent;
+}
+
+Result<X509Ptr> CertificateAuthority::sign_ca_certificate(const ParentCa& parent, const std::shared_ptr<SigningKey>& own_key,
+                                                          const std::string& common_name, const Profile& profile,
+                                                          TimePoint not_before, TimePoint not_after) {
+  auto subject = make_subject(common_name, &settings_.subject);
+  if (!subject) return std::unexpected(subject.error());
+  const CertificateContent content{parent.record ? parent.chain.front().get() : nullptr,
+                                   parent.record ? parent.record->name : "",
+                                   subject->get(),
+                                   own_key->key(),
+                                   &profile,
+                                   {},
+                                   not_before,
+                                   not_after};
+  auto cert = build_certificate(content, settings_.urls);
+  if (!cert) return std::unexpected(cert.error());
+  std::shared_ptr<SigningKey> signer = own_key;
+  if (parent.record) {
+    auto parent_key = keys_.get(parent.record->key_uri);
+    if (!parent_key) return std::unexpected(parent_key.error());
+    signer = *parent_key;
+  }
+  if (auto signed_ok = signer->sign(cert->get()); !signed_ok) return std::unexpected(signed_ok.error());
+  return cert;
+}
+
 Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request) {
   if (auto ok = check_new_ca_name(cas_, request.name); !ok) return std::unexpected(ok.error());
   if (request.common_name.empty()) return fail(Errc::invalid_input, "a CA needs a common name");
   if (request.validity_days <= 0) return fail(Errc::invalid_input, "CA validity must be at least one day");
 
-  std::optional<CaRecord> parent;
-  std::vector<X509Ptr> parent_chain;
-  if (request.parent) {
-    auto found = find_ca(*request.parent);
-    if (!found) return std::unexpected(found.error());
-    parent = std::move(*found);
+  auto found_parent = parent_ca(request.parent);
+  if (!found_parent) return std::unexpected(found_parent.error());
+  const auto& parent = found_parent->record;
+  if (parent) {
     if (auto standing = check_can_issue(*parent); !standing) return std::unexpected(standing.error());
-    auto c = chain(*parent);
-    if (!c) return std::unexpected(c.error());
-    parent_chain = std::move(*c);
   }
-
   auto key = generate_ca_key(keys_, request.name, request.key);
   if (!key) return std::unexpected(key.error());
-  auto subject = make_subject(request.common_name, &settings_.subject);
-  if (!subject) return std::unexpected(subject.error());
-
-  Profile profile;
-  profile.name = parent ? "sub-ca" : "root-ca";
-  profile.is_ca = true;
-  profile.path_length = request.path_length;
-  profile.requires_san = false;
+  const auto profile = ca_profile(parent.has_value(), request.path_length);
   const auto now = clock_.now();
   TimePoint not_after_time = now + std::chrono::days(request.validity_days);
   if (parent) not_after_time = std::min(not_after_time, parent->not_after);
-
-  CertificateContent content{parent ? parent_chain.front().get() : nullptr,
-                             parent ? parent->name : "",
-                             subject->get(),
-                             key->key->key(),
-                             &profile,
-                             {},
-                             now - settings_.backdate,
-                             not_after_time};
-  auto cert = build_certificate(content, settings_.urls);
+  auto cert = sign_ca_certificate(*found_parent, key->key, request.common_name, profile, now - settings_.backdate,
+                                  not_after_time);
   if (!cert) return std::unexpected(cert.error());
-
-  std::shared_ptr<SigningKey> signer = key->key;
-  if (parent) {
-    auto parent_key = keys_.get(parent->key_uri);
-    if (!parent_key) return std::unexpected(parent_key.error());
-    signer = *parent_key;
-  }
-  if (auto signed_ok = signer->sign(cert->get()); !signed_ok) return std::unexpected(signed_ok.error());
-  const X509* issuer_cert = parent ? parent_chain.front().get() : cert->get();
+  const X509* issuer_cert = parent ? found_parent->chain.front().get() : cert->get();
   if (auto lint = lint_certificate(cert->get(), issuer_cert, profile); !lint) return std::unexpected(lint.error());
 
   CaRecord record;
@@ -844,36 +865,15 @@ Result<CaRecord> CertificateAuthority::lab_create_ca(const LabCaRequest& request
   if (auto ok = check_new_ca_name(cas_, request.name); !ok) return std::unexpected(ok.error());
   if (request.common_name.empty()) return fail(Errc::invalid_input, "a CA needs a common name");
   if (auto ok = check_lab_window(request.not_before, request.not_after); !ok) return std::unexpected(ok.error());
-  std::optional<CaRecord> parent;
-  std::vector<X509Ptr> parent_chain;
-  if (request.parent) {
-    auto found = find_ca(*request.parent);
-    if (!found) return std::unexpected(found.error());
-    parent = std::move(*found);
-    auto c = chain(*parent);
-    if (!c) return std::unexpected(c.error());
-    parent_chain = std::move(*c);
-  }
+  auto found_parent = parent_ca(request.parent);
+  if (!found_parent) return std::unexpected(found_parent.error());
+  const auto& parent = found_parent->record;
   auto key = generate_ca_key(keys_, request.name, request.key);
   if (!key) return std::unexpected(key.error());
-  auto subject = make_subject(request.common_name, &settings_.subject);
-  if (!subject) return std::unexpected(subject.error());
-  Profile profile;
-  profile.name = parent ? "sub-ca" : "root-ca";
-  profile.is_ca = true;
-  profile.path_length = request.path_length;
-  profile.requires_san = false;
-  const CertificateContent content{parent ? parent_chain.front().get() : nullptr, parent ? parent->name : "",
-                                   subject->get(), key->key->key(), &profile, {}, request.not_before, request.not_after};
-  auto cert = build_certificate(content, settings_.urls);
+  const auto profile = ca_profile(parent.has_value(), request.path_length);
+  auto cert = sign_ca_certificate(*found_parent, key->key, request.common_name, profile, request.not_before,
+                                  request.not_after);
   if (!cert) return std::unexpected(cert.error());
-  std::shared_ptr<SigningKey> signer = key->key;
-  if (parent) {
-    auto parent_key = keys_.get(parent->key_uri);
-    if (!parent_key) return std::unexpected(parent_key.error());
-    signer = *parent_key;
-  }
-  if (auto signed_ok = signer->sign(cert->get()); !signed_ok) return std::unexpected(signed_ok.error());
 
   const auto now = clock_.now();
   CaRecord record;

@@ -152,6 +152,16 @@ class CertificateAuthority {
   void on_status_changed(StatusChangedHandler handler) { status_handlers_.push_back(std::move(handler)); }
 
  private:
+  // A new CA's parent (none for a root) and the parent's chain, as create_ca and lab_create_ca need them.
+  struct ParentCa {
+    std::optional<CaRecord> record;
+    std::vector<X509Ptr> chain;
+  };
+  Result<ParentCa> parent_ca(const std::optional<std::string>& name);
+  // A new CA certificate for `own_key`, signed by the parent's key, or by `own_key` for a root.
+  Result<X509Ptr> sign_ca_certificate(const ParentCa& parent, const std::shared_ptr<SigningKey>& own_key,
+                                      const std::string& common_name, const Profile& profile, TimePoint not_before,
+                                      TimePoint not_after);
   Result<CertificateRecord> notify(const CaRecord& ca, Result<CertificateRecord> changed);
   struct Approved;
   Result<IssuedCertificate> sign_and_store(const CaRecord& ca, const Profile& profile, const Approved& approved,
