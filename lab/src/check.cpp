@@ -58,32 +58,41 @@ class Runner {
     return outcome(e, "verify", joined(args), expected, seen_of(result, passed, expected), result);
   }
 
+  // `openssl s_server` with `server_args` on a free loopback port, and `openssl s_client` with
+  // `client_args` against it; the server is stopped on return.
+  ProcessResult s_client_to_s_server(const std::vector<std::string>& server_args, const std::vector<std::string>& client_args) {
+    ProcessResult result;
+    const int port = free_loopback_port();
+    if (port <= 0) {
+      result.output = "no free loopback port";
+      return result;
+    }
+    const std::string address = "127.0.0.1:" + std::to_string(port);
+    std::vector<std::string> server{options_.openssl, "s_server", "-accept", address};
+    server.insert(server.end(), server_args.begin(), server_args.end());
+    BackgroundProcess s_server(server);
+    if (!wait_for_listener(port, std::chrono::seconds(10))) {
+      result.output = "openssl s_server did not start on " + address;
+      return result;
+    }
+    std::vector<std::string> client{options_.openssl, "s_client", "-connect", address};
+    client.insert(client.end(), client_args.begin(), client_args.end());
+    return run_process(client, std::chrono::seconds(20));
+  }
+
   CheckOutcome tls(const Entry& e, const json& check) {
     std::vector<std::string> args = check.value("args", std::vector<std::string>{});
     const std::string expected = check.value("expect", "OK");
-    const int port = free_loopback_port();
-    ProcessResult result;
-    if (port <= 0) {
-      result.output = "no free loopback port";
-    } else {
-      // The server loads whatever it is given (an RSA-1024 key, a SHA-1 signature): the client judges.
-      std::vector<std::string> server{options_.openssl, "s_server", "-accept", "127.0.0.1:" + std::to_string(port),
-                                      "-cert", e.cert.string(), "-key", e.key.string(), "-cipher", "DEFAULT:@SECLEVEL=0",
-                                      "-naccept", "2", "-quiet"};
-      if (!e.extra.empty()) {
-        server.push_back("-cert_chain");
-        server.push_back(e.extra.string());
-      }
-      BackgroundProcess s_server(server);
-      if (!wait_for_listener(port, std::chrono::seconds(10))) {
-        result.output = "openssl s_server did not start on 127.0.0.1:" + std::to_string(port);
-      } else {
-        std::vector<std::string> client{options_.openssl, "s_client", "-connect", "127.0.0.1:" + std::to_string(port),
-                                        "-CAfile", (options_.directory / "root.pem").string(), "-verify_return_error"};
-        for (const auto& arg : args) client.push_back(arg);
-        result = run_process(client, std::chrono::seconds(20));
-      }
+    // The server loads whatever it is given (an RSA-1024 key, a SHA-1 signature): the client judges.
+    std::vector<std::string> server{"-cert", e.cert.string(), "-key", e.key.string(), "-cipher", "DEFAULT:@SECLEVEL=0",
+                                    "-naccept", "2", "-quiet"};
+    if (!e.extra.empty()) {
+      server.push_back("-cert_chain");
+      server.push_back(e.extra.string());
     }
+    std::vector<std::string> client{"-CAfile", (options_.directory / "root.pem").string(), "-verify_return_error"};
+    client.insert(client.end(), args.begin(), args.end());
+    const auto result = s_client_to_s_server(server, client);
     const bool passed = result.exit_code == 0 && has(result.output, "Verify return code: 0 (ok)");
     return outcome(e, "tls", "s_client " + joined(args), expected, seen_of(result, passed, expected), result);
   }
@@ -93,31 +102,18 @@ class Runner {
   // falls inside the handshake the client sees.
   CheckOutcome tls_client(const Entry& e, const json& check) {
     const std::string expected = check.value("expect", "OK");
-    const int port = free_loopback_port();
-    ProcessResult result;
-    if (port <= 0) {
-      result.output = "no free loopback port";
-    } else {
-      const std::string root = (options_.directory / "root.pem").string();
-      std::vector<std::string> server{options_.openssl, "s_server", "-accept", "127.0.0.1:" + std::to_string(port),
-                                      "-cert", e.cert.string(), "-key", e.key.string(), "-Verify", "4",
-                                      "-verify_return_error", "-CAfile", root, "-naccept", "2", "-quiet"};
-      std::vector<std::string> client{options_.openssl, "s_client", "-connect", "127.0.0.1:" + std::to_string(port),
-                                      "-CAfile", root, "-verify_return_error", "-tls1_2", "-cert", e.cert.string(),
-                                      "-key", e.key.string()};
-      if (!e.extra.empty()) {
-        for (auto* argv : {&server, &client}) {
-          argv->push_back("-cert_chain");
-          argv->push_back(e.extra.string());
-        }
-      }
-      BackgroundProcess s_server(server);
-      if (!wait_for_listener(port, std::chrono::seconds(10))) {
-        result.output = "openssl s_server did not start on 127.0.0.1:" + std::to_string(port);
-      } else {
-        result = run_process(client, std::chrono::seconds(20));
+    const std::string root = (options_.directory / "root.pem").string();
+    std::vector<std::string> server{"-cert", e.cert.string(), "-key", e.key.string(), "-Verify", "4",
+                                    "-verify_return_error", "-CAfile", root, "-naccept", "2", "-quiet"};
+    std::vector<std::string> client{"-CAfile", root, "-verify_return_error", "-tls1_2", "-cert", e.cert.string(),
+                                    "-key", e.key.string()};
+    if (!e.extra.empty()) {
+      for (auto* argv : {&server, &client}) {
+        argv->push_back("-cert_chain");
+        argv->push_back(e.extra.string());
       }
     }
+    const auto result = s_client_to_s_server(server, client);
     const bool passed = result.exit_code == 0 && has(result.output, "Verify return code: 0 (ok)");
     return outcome(e, "tls-client", "s_client -cert (to an s_server requiring a client certificate)", expected,
                    seen_of(result, passed, expected), result);
