@@ -21,22 +21,6 @@ struct CredentialOptions {
   bool json = false;
 };
 
-nlohmann::ordered_json to_json(const EstCredentialRecord& c) {
-  const auto time = [](const std::optional<TimePoint>& v) { return v ? nlohmann::ordered_json(service::iso8601(*v)) : nullptr; };
-  nlohmann::ordered_json out;
-  out["id"] = c.id;
-  out["label"] = c.label;
-  out["name"] = c.username;
-  out["one_time"] = c.one_time;
-  out["created_by"] = c.created_by;
-  out["created_at"] = service::iso8601(c.created_at);
-  out["expires_at"] = time(c.expires_at);
-  out["spent_at"] = time(c.spent_at);
-  out["revoked_at"] = time(c.revoked_at);
-  out["last_used_at"] = time(c.last_used_at);
-  return out;
-}
-
 int run_create(Cli& cli, const CredentialOptions& options) {
   est::CredentialSpec spec{options.label, options.name, std::nullopt, !options.reusable};
   if (!options.expires.empty()) {
@@ -58,7 +42,7 @@ int run_create(Cli& cli, const CredentialOptions& options) {
   (*instance)->log().info("EST credential {} '{}' created for label '{}'", made->record.id, made->record.username,
                           made->record.label);
   if (options.json) {
-    auto out = to_json(made->record);
+    auto out = service::to_json(made->record);
     out["secret"] = made->secret;
     fmt::print("{}\n", out.dump(2));
   } else {
@@ -80,7 +64,7 @@ int run_list(Cli& cli, const CredentialOptions& options) {
   if (!listed) return report(listed.error());
   if (options.json) {
     auto out = nlohmann::ordered_json::array();
-    for (const auto& c : *listed) out.push_back(to_json(c));
+    for (const auto& c : *listed) out.push_back(service::to_json(c));
     fmt::print("{}\n", out.dump(2));
     return exit_ok;
   }

@@ -120,4 +120,19 @@ nlohmann::ordered_json to_json(const LabFaultInfo& info) {
   return out;
 }
 
+nlohmann::ordered_json to_json(const EstCredentialRecord& c) {
+  nlohmann::ordered_json out;
+  out["id"] = c.id;
+  out["label"] = c.label;
+  out["name"] = c.username;
+  out["one_time"] = c.one_time;
+  out["created_by"] = c.created_by;
+  out["created_at"] = iso8601(c.created_at);
+  out["expires_at"] = optional_time(c.expires_at);
+  out["spent_at"] = optional_time(c.spent_at);
+  out["revoked_at"] = optional_time(c.revoked_at);
+  out["last_used_at"] = optional_time(c.last_used_at);
+  return out;
+}
+
 }  // namespace fca::service

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fca/core/clock.hpp"
+#include "fca/core/est_credential_repository.hpp"
 #include "fca/core/repository.hpp"
 #include "fca/service/lab_faults.hpp"
 #include "fca/service/service.hpp"
@@ -23,5 +24,6 @@ nlohmann::ordered_json to_json(const CaInfo& ca);
 nlohmann::ordered_json to_json(const EnrollmentInfo& enrollment);  // without the CSR; add it where wanted
 nlohmann::ordered_json to_json(const AuditEntry& entry);
 nlohmann::ordered_json to_json(const LabFaultInfo& fault);
+nlohmann::ordered_json to_json(const EstCredentialRecord& credential);  // never the secret or its hash
 
 }  // namespace fca::service
