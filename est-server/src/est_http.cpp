@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::string_view kPrefix = "/.well-known/est/";
 constexpr const char* kCertsOnly = "application/pkcs7-mime; smime-type=certs-only";
+constexpr const char* kServerGeneratedKey = "application/pkcs7-mime; smime-type=server-generated-key";
 
 std::string path_of(const EstLabel& label, std::string_view operation) {
   std::string path(kPrefix);
@@ -343,8 +344,43 @@ http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Requ
   if (!kind) return refuse(request, label, refusal_of(kind.error()));
   auto spec = KeySpec::parse(kind->name());
   if (!spec) return refuse(request, label, refusal_of(spec.error()));
-  log_->info("EST {}: serverkeygen by {} (vouched for by {}), label '{}', {}", http::escape_for_log(request.peer), who->id,
-             decision.anchor, label.name, spec->name());
+  // RFC 7030 §4.4.1: the CSR may ask for the key encrypted beyond TLS. Everything that could refuse
+  // that is decided here, before anything is issued.
+  auto encryption = key_encryption_request(csr->get());
+  if (!encryption) return refuse(request, label, refusal_of(encryption.error()));
+  if (encryption->kind == KeyEncryptionRequest::Kind::symmetric) {
+    return refuse(request, label,
+                  {400, "the CSR asks for the key encrypted under a pre-shared symmetric key (DecryptKeyIdentifier, "
+                        "RFC 7030 §4.4.1.1); this server holds no such key: name the TLS client certificate's key in "
+                        "AsymmetricDecryptKeyIdentifier, or ask for neither"});
+  }
+  X509Ptr recipient;
+  std::optional<service::CaSigner> signer;
+  if (encryption->kind == KeyEncryptionRequest::Kind::asymmetric) {
+    // The one public key of the client's that the server has is the TLS client certificate's (the
+    // handshake proved the client holds its private key).
+    if (!request.client_chain.empty()) {
+      const auto& leaf_der = request.client_chain.front();
+      const unsigned char* p = leaf_der.data();
+      recipient.reset(d2i_X509(nullptr, &p, static_cast<long>(leaf_der.size())));
+    }
+    if (!recipient || !identifies_key_of(encryption->key_identifier, recipient.get())) {
+      return refuse(request, label,
+                    {400, "the CSR's AsymmetricDecryptKeyIdentifier (" + hex_upper(encryption->key_identifier) +
+                              ") names a key this server does not have: it can encrypt only to the key of the TLS "
+                              "client certificate, named by its subject key identifier (RFC 7030 §4.4.1.2)"});
+    }
+    if (!can_envelope_to(X509_get0_pubkey(recipient.get()))) {
+      return refuse(request, label, {400, "the TLS client certificate's key is neither RSA nor EC: the key cannot be encrypted to it"});
+    }
+    // The key package is signed by the CA that makes the key (RFC 7030 §4.4.2).
+    auto found = service_.ca_signer(*who, label.ca);
+    if (!found) return refuse(request, label, refusal_of(found.error()));
+    signer = std::move(*found);
+    decision.key_encryption = "asymmetric";
+  }
+  log_->info("EST {}: serverkeygen by {} (vouched for by {}), label '{}', {}{}", http::escape_for_log(request.peer), who->id,
+             decision.anchor, label.name, spec->name(), recipient ? ", key encrypted to the TLS client certificate" : "");
   auto made = service_.keygen_issue(*who, service::KeygenRequest{
                                               .common_name = common_name(X509_REQ_get_subject_name(csr->get())),
                                               .sans = requested_subject_alt_names(csr->get()),
@@ -358,18 +394,30 @@ http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Requ
   decision.serial = made->issued.record.serial;
   auto key_der = pem_body(made->key_pem);
   if (!key_der) return refuse(request, label, {500, "generated key does not encode"});
+  struct Wipe {
+    std::vector<std::uint8_t>& bytes;
+    ~Wipe() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+  } wipe_key{*key_der};
   auto p7 = certs_only_pkcs7({made->issued.certificate.get()});
-  if (!p7) {
-    OPENSSL_cleanse(key_der->data(), key_der->size());
-    return refuse(request, label, refusal_of(p7.error()));
+  if (!p7) return refuse(request, label, refusal_of(p7.error()));
+  MultipartPart key_part{"application/pkcs8", {}};
+  if (recipient) {
+    std::vector<const X509*> above;
+    for (std::size_t i = 1; i < signer->chain.size(); ++i) above.push_back(signer->chain[i].get());
+    auto signed_data = signer->key->with_key([&](EVP_PKEY* key) {
+      return signed_key_package(*key_der, signer->chain.front().get(), key, above);
+    });
+    if (!signed_data) return refuse(request, label, {500, signed_data.error().message});
+    Wipe wipe_signed{*signed_data};
+    auto enveloped = enveloped_key_package(*signed_data, recipient.get(), encryption->key_identifier);
+    if (!enveloped) return refuse(request, label, {500, enveloped.error().message});
+    key_part = {kServerGeneratedKey, encode_base64_lines(*enveloped)};
+  } else {
+    key_part.body = encode_base64_lines(*key_der);
   }
   const std::string boundary = random_boundary();
-  http::Response response(200,
-                          multipart_mixed(boundary, {{"application/pkcs8", encode_base64_lines(*key_der)},
-                                                     {kCertsOnly, encode_base64_lines(*p7)}}),
-                          "multipart/mixed; boundary=" + boundary);
-  OPENSSL_cleanse(key_der->data(), key_der->size());
-  return response;
+  return http::Response(200, multipart_mixed(boundary, {std::move(key_part), {kCertsOnly, encode_base64_lines(*p7)}}),
+                        "multipart/mixed; boundary=" + boundary);
 }
 
 // Every decision about a certificate request is audited, refusals included: the principal (the
@@ -392,6 +440,7 @@ http::Response EstFrontEnd::audited(const EstLabel& label, const http::Request& 
                            {"status", response.status},
                            {"client", request.peer}};
   if (!decision.serial.empty()) detail["serial"] = decision.serial;
+  if (!decision.key_encryption.empty()) detail["key_encryption"] = decision.key_encryption;
   if (response.status != 200) {
     // text_response bodies read "<status> <phrase>: <reason>"; a 5xx names no reason to the client.
     const auto colon = response.body.find(": ");

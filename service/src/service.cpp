@@ -325,6 +325,19 @@ Result<GeneratedCredentials> Service::keygen_issue(const Principal& who, const K
   return package_credentials(key->get(), std::move(*certificate), request.pkcs12_password);
 }
 
+Result<CaSigner> Service::ca_signer(const Principal& who, std::string_view ca_name) {
+  if (ca_name.empty()) return fail(Errc::invalid_input, "a CA signer needs the CA's name");
+  if (auto ok = authorize(who, Action::issue, ca_name); !ok) return std::unexpected(ok.error());
+  auto ca = ctx_.authority.find_ca(ca_name);
+  if (!ca) return std::unexpected(ca.error());
+  if (auto ok = ctx_.authority.check_can_issue(*ca); !ok) return std::unexpected(ok.error());
+  auto chain = ctx_.authority.chain(*ca);
+  if (!chain) return std::unexpected(chain.error());
+  auto key = ctx_.authority.signing_key(*ca);
+  if (!key) return std::unexpected(key.error());
+  return CaSigner{std::move(*key), std::move(*chain)};
+}
+
 Result<CertificateInfo> Service::revoke(const Principal& who, RevokeRequest request) {
   if (auto ok = authorize(who, Action::change_status); !ok) return std::unexpected(ok.error());
   auto current = locate(request.serial, request.ca);

@@ -129,6 +129,9 @@ class CertificateAuthority {
   // instance is revoked, on hold, expired or not yet valid (by the injected clock). Every path that
   // signs a certificate (issue, renew, a sub-CA, an OCSP responder) passes it first.
   Result<void> check_can_issue(const CaRecord& ca);
+  // The CA's opened key, for what the CA signs besides certificates, CRLs and OCSP answers (EST
+  // serverkeygen's key package, RFC 7030 §4.4.2: signed by the CA that generated the key).
+  Result<std::shared_ptr<SigningKey>> signing_key(const CaRecord& ca) { return keys_.get(ca.key_uri); }
 
   // --- certificate lifecycle
   Result<IssuedCertificate> issue(const IssueRequest& request);

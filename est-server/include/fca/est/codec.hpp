@@ -41,6 +41,38 @@ std::vector<std::uint8_t> tls_csr_attributes(bool challenge_password = false);
 // malformed.
 std::optional<std::string> challenge_password(const X509_REQ* csr);
 
+// RFC 7030 §4.4.1.1 and §4.4.1.2: how a serverkeygen CSR asks for the generated key to be encrypted
+// beyond TLS: DecryptKeyIdentifier (id-aa-decryptKeyID, a pre-shared symmetric key) or
+// AsymmetricDecryptKeyIdentifier (id-aa-asymmDecryptKeyID, a public key of the client's), each one
+// OCTET STRING naming the key.
+struct KeyEncryptionRequest {
+  enum class Kind { none, symmetric, asymmetric };
+  Kind kind = Kind::none;
+  std::vector<std::uint8_t> key_identifier;
+};
+// Errc::invalid_input when an attribute is there but is not one non-empty OCTET STRING, or both are.
+Result<KeyEncryptionRequest> key_encryption_request(const X509_REQ* csr);
+
+// Whether `identifier` names the key of `certificate`: its subjectKeyIdentifier extension, or, for a
+// certificate without one, the SHA-1 of its subjectPublicKey (RFC 5280 §4.2.1.2 method 1).
+bool identifies_key_of(std::span<const std::uint8_t> identifier, const X509* certificate);
+
+// RFC 7030 §4.4.2 with RFC 5958, for an asymmetric key-encryption key: the CMS SignedData (DER of the
+// SignedData itself, as nested CMS content is) whose eContentType is id-ct-KP-aKeyPackage and whose
+// eContent is the AsymmetricKeyPackage holding the one PKCS#8 key `pkcs8`, signed by `signer` with
+// `signer_key` (the party that generated the key), `chain` (the certificates above the signer) included.
+Result<std::vector<std::uint8_t>> signed_key_package(std::span<const std::uint8_t> pkcs8, const X509* signer,
+                                                     EVP_PKEY* signer_key, const std::vector<const X509*>& chain);
+// That SignedData enveloped to `recipient`'s public key, as the ContentInfo DER an
+// "application/pkcs7-mime; smime-type=server-generated-key" part carries: EnvelopedData whose
+// encrypted content type is id-signedData, AES-256-CBC, the content key transported by RSAES-OAEP
+// (SHA-256) to an RSA key or agreed by ECDH to an EC key; the recipient is named by
+// `recipient_key_identifier` when the certificate's SKI is that, otherwise by issuer and serial.
+Result<std::vector<std::uint8_t>> enveloped_key_package(std::span<const std::uint8_t> signed_data, const X509* recipient,
+                                                        std::span<const std::uint8_t> recipient_key_identifier);
+// Whether enveloped_key_package can encrypt to this key (RSA or EC; not Ed25519 or others).
+bool can_envelope_to(const EVP_PKEY* key);
+
 struct MultipartPart {
   std::string content_type;
   std::string body;  // sent with Content-Transfer-Encoding: base64 (already encoded)

@@ -69,6 +69,7 @@ class EstFrontEnd {
     std::string profile;  // asked for (the label's first) or renewed (the old certificate's)
     std::string serial;   // of the certificate issued
     bool challenge = false;  // refused for want of HTTP credentials: 401 with WWW-Authenticate
+    std::string key_encryption;  // serverkeygen: "asymmetric" when the key went out enveloped to the client
   };
   http::Response audited(const EstLabel& label, const http::Request& request, Decision& decision,
                          http::Response response) const;

@@ -88,6 +88,12 @@ struct KeygenRequest {
   std::optional<std::string> pkcs12_password;  // without it: a plaintext key PEM and no PKCS#12
 };
 
+// What a front end signs with on a CA's behalf (EST serverkeygen's key package, RFC 7030 §4.4.2).
+struct CaSigner {
+  std::shared_ptr<SigningKey> key;
+  std::vector<X509Ptr> chain;  // the CA's certificate first, then up to the root
+};
+
 struct EnrollmentSubmission {
   std::string csr;  // PEM or DER
   std::string profile;
@@ -142,6 +148,9 @@ class Service {
   Result<CertificateInfo> get_certificate(const Principal& who, std::string_view serial, std::optional<std::string_view> ca);
   Result<Issued> issue(const Principal& who, IssueRequest request);
   Result<GeneratedCredentials> keygen_issue(const Principal& who, const KeygenRequest& request);
+  // The key and chain of `ca` (never the default: the caller names the CA it issued under), for whoever
+  // may keygen-issue there, while the CA may issue (the issuer-status gate).
+  Result<CaSigner> ca_signer(const Principal& who, std::string_view ca);
   // reason certificateHold puts on hold
   Result<CertificateInfo> revoke(const Principal& who, RevokeRequest request);
   Result<CertificateInfo> release_hold(const Principal& who, std::string_view serial, std::optional<std::string_view> ca);
