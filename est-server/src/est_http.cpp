@@ -266,13 +266,24 @@ http::Response EstFrontEnd::pending_or_issued(const EstLabel& label, const http:
   return certificate_response(cert.get());
 }
 
-http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Request& request, Decision& decision) const {
+std::expected<EstFrontEnd::AuthenticatedCsr, http::Response> EstFrontEnd::authenticated_csr(
+    const EstLabel& label, const http::Request& request, Decision& decision) const {
   auto who = enrollee(label, request, decision);
-  if (!who) return refuse(request, label, decision.challenge ? Refusal{401, who.error().message} : refusal_of(who.error()));
-  if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
+  if (!who) {
+    return std::unexpected(
+        refuse(request, label, decision.challenge ? Refusal{401, who.error().message} : refusal_of(who.error())));
+  }
+  if (auto refused = check_csr_request(request)) return std::unexpected(refuse(request, label, *refused));
   auto der = csr_der_of_body(request.body);
-  if (!der) return refuse(request, label, refusal_of(der.error()));
-  const std::string csr_der(reinterpret_cast<const char*>(der->data()), der->size());
+  if (!der) return std::unexpected(refuse(request, label, refusal_of(der.error())));
+  return AuthenticatedCsr{std::move(*who), std::string(reinterpret_cast<const char*>(der->data()), der->size())};
+}
+
+http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Request& request, Decision& decision) const {
+  auto asked = authenticated_csr(label, request, decision);
+  if (!asked) return std::move(asked.error());
+  const auto& who = asked->who;
+  const std::string& csr_der = asked->der;
   // The service decodes and checks the CSR it issues from; decoding it here too costs as much as
   // signing the certificate, so it is done only for what this front end checks or stores first.
   X509ReqPtr csr;
@@ -283,9 +294,9 @@ http::Response EstFrontEnd::simpleenroll(const EstLabel& label, const http::Requ
     csr = std::move(*parsed);
   }
   log_->info("EST {}: simpleenroll by {} (vouched for by {}), label '{}', profile {}", http::escape_for_log(request.peer),
-             who->id, decision.anchor, label.name, label.profiles.front());
-  if (label.manual_approval) return pending_or_issued(label, request, *who, to_pem(csr.get()), decision);
-  auto issued = service_.issue(*who, IssueRequest{.csr = csr_der,
+             who.id, decision.anchor, label.name, label.profiles.front());
+  if (label.manual_approval) return pending_or_issued(label, request, who, to_pem(csr.get()), decision);
+  auto issued = service_.issue(who, IssueRequest{.csr = csr_der,
                                                   .profile = label.profiles.front(),
                                                   .requester = {},
                                                   .ca = label.ca,
@@ -327,12 +338,10 @@ http::Response EstFrontEnd::simplereenroll(const EstLabel& label, const http::Re
 }
 
 http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Request& request, Decision& decision) const {
-  auto who = enrollee(label, request, decision);
-  if (!who) return refuse(request, label, decision.challenge ? Refusal{401, who.error().message} : refusal_of(who.error()));
-  if (auto refused = check_csr_request(request)) return refuse(request, label, *refused);
-  auto der = csr_der_of_body(request.body);
-  if (!der) return refuse(request, label, refusal_of(der.error()));
-  auto csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der->data()), der->size()));
+  auto asked = authenticated_csr(label, request, decision);
+  if (!asked) return std::move(asked.error());
+  const auto& who = asked->who;
+  auto csr = parse_csr(asked->der);
   if (!csr) return refuse(request, label, refusal_of(csr.error()));
   if (auto refused = check_channel_binding(label, request, csr->get())) return refuse(request, label, *refused);
   // The CSR says which names and which kind of key (RFC 7030 §4.4.1); its key is not used.
@@ -374,14 +383,14 @@ http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Requ
       return refuse(request, label, {400, "the TLS client certificate's key is neither RSA nor EC: the key cannot be encrypted to it"});
     }
     // The key package is signed by the CA that makes the key (RFC 7030 §4.4.2).
-    auto found = service_.ca_signer(*who, label.ca);
+    auto found = service_.ca_signer(who, label.ca);
     if (!found) return refuse(request, label, refusal_of(found.error()));
     signer = std::move(*found);
     decision.key_encryption = "asymmetric";
   }
-  log_->info("EST {}: serverkeygen by {} (vouched for by {}), label '{}', {}{}", http::escape_for_log(request.peer), who->id,
+  log_->info("EST {}: serverkeygen by {} (vouched for by {}), label '{}', {}{}", http::escape_for_log(request.peer), who.id,
              decision.anchor, label.name, spec->name(), recipient ? ", key encrypted to the TLS client certificate" : "");
-  auto made = service_.keygen_issue(*who, service::KeygenRequest{
+  auto made = service_.keygen_issue(who, service::KeygenRequest{
                                               .common_name = common_name(X509_REQ_get_subject_name(csr->get())),
                                               .sans = requested_subject_alt_names(csr->get()),
                                               .key = *spec,

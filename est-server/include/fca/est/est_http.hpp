@@ -3,6 +3,7 @@
 // Thin: decode the body, authenticate the TLS client against the label's trust store, call the
 // service as Principal::est(<client subject>, <label's CA>, <label's profiles>), format the answer.
 // Refusals are mapped to a status in one place (refuse/status_for).
+#include <expected>
 #include <memory>
 #include <string>
 #include <vector>
@@ -82,6 +83,14 @@ class EstFrontEnd {
   std::optional<Refusal> check_csr_request(const http::Request& request) const;
   std::optional<Refusal> check_channel_binding(const EstLabel& label, const http::Request& request, const X509_REQ* csr) const;
   Result<service::Principal> enrollee(const EstLabel& label, const http::Request& request, Decision& decision) const;
+  // A first enrolment's common start (simpleenroll, serverkeygen): who asks, and the CSR's DER;
+  // or the refusal to send.
+  struct AuthenticatedCsr {
+    service::Principal who;
+    std::string der;
+  };
+  std::expected<AuthenticatedCsr, http::Response> authenticated_csr(const EstLabel& label, const http::Request& request,
+                                                                    Decision& decision) const;
   Result<service::Principal> basic_enrollee(const EstLabel& label, const http::Request& request, Decision& decision) const;
   http::Response pending_or_issued(const EstLabel& label, const http::Request& request, const service::Principal& who,
                                    const std::string& csr_pem, Decision& decision) const;
