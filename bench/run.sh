@@ -34,6 +34,7 @@ fi
 counts="8 32 256"
 wrk_threads=2
 started=$(date +%s)
+started_at=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_start=$(bench_load)
 
 bench_tools
@@ -317,7 +318,7 @@ fi
 
 echo
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -sr)"
-echo "run: bench/run.sh$( ((quick)) && echo ' --quick') $build, $(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - started)) s;" \
+echo "run: bench/run.sh$( ((quick)) && echo ' --quick') $build, started $started_at, took $(($(date +%s) - started)) s;" \
   "load average $load_start at the start, $(bench_load) at the end"
 echo "load: wrk -t$wrk_threads -d${seconds}s --timeout 2s, bench/ocsp_check.lua checking every answer; nginx-light 2 workers; http_fixed 2 I/O threads"
 echo
