@@ -25,8 +25,8 @@ command -v wrk >/dev/null || { [ "$(id -u)" -ne 0 ] && SUDO=sudo || SUDO=; $SUDO
 # An existing build directory is used as it is configured (a dev build gives dev numbers).
 [ -f "$build/CMakeCache.txt" ] || cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFCA_SANITIZE=OFF -DFCA_BUILD_TESTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target facility-ca issue_inprocess >/dev/null
-ca="$(pwd)/$build/app/facility-ca"
-inprocess="$(pwd)/$build/bench/issue_inprocess"
+ca="$(cd "$build" && pwd)/app/facility-ca"
+inprocess="$(cd "$build" && pwd)/bench/issue_inprocess"
 
 work="$(mktemp -d)"
 server=""

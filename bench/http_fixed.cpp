@@ -1,6 +1,6 @@
-// The transport's own ceiling: fca::http serving one fixed body on every GET, inline on the I/O
-// threads, with serve's default limits. bench/transport_bench.sh runs it next to facility-ca and
-// nginx, so the table separates what the transport costs from what the OCSP path costs.
+// The transport's own ceiling: fca::http serving one fixed body on every GET and POST, inline on the
+// I/O threads, with serve's default limits. bench/transport_bench.sh and bench/run.sh run it next to
+// facility-ca and nginx, so the table separates what the transport costs from what the OCSP path costs.
 //   usage: http_fixed PORT BODY_FILE [IO_THREADS]
 #include <signal.h>
 
@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   auto quiet = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
   auto router = std::make_shared<fca::http::Router>(quiet);
   router->add(
-      fca::http::Match::prefix, "/", {"GET"},
+      fca::http::Match::prefix, "/", {"GET", "POST"},
       [&fixed](const fca::http::Request&) { return fca::http::Response(200, fixed, "application/ocsp-response"); },
       fca::http::Run::io_thread);
   fca::http::ServerSettings settings;

@@ -1,9 +1,10 @@
 // In-process issuance: THREADS threads call CertificateAuthority::issue on one opened data directory
 // (durable commits, the configured CA) for SECONDS, each with the same P-256 CSR. Prints the rate,
 // then checks what it counted: every returned serial distinct, exactly that many new certificate
-// rows, and the audit chain intact against its head file. Exit 1 when a check fails.
+// rows, and the audit chain intact against its head file. Exit 1 when a check fails. With COUNT, the
+// threads stop once COUNT certificates are issued (or SECONDS are up): a data directory of a given size.
 //
-//   issue_inprocess DIR SECONDS THREADS [PROFILE]
+//   issue_inprocess DIR SECONDS THREADS [PROFILE [COUNT]]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -22,16 +23,17 @@
 #include "instance.hpp"
 
 int main(int argc, char** argv) {
-  if (argc < 4 || argc > 5) {
-    std::fprintf(stderr, "usage: issue_inprocess DIR SECONDS THREADS [PROFILE]\n");
+  if (argc < 4 || argc > 6) {
+    std::fprintf(stderr, "usage: issue_inprocess DIR SECONDS THREADS [PROFILE [COUNT]]\n");
     return 2;
   }
   const std::filesystem::path directory = argv[1];
   const double seconds = std::atof(argv[2]);
   const int threads = std::atoi(argv[3]);
-  const std::string profile = argc == 5 ? argv[4] : "nmos-node";
-  if (seconds <= 0 || threads < 1) {
-    std::fprintf(stderr, "issue_inprocess: SECONDS and THREADS must be positive\n");
+  const std::string profile = argc >= 5 ? argv[4] : "nmos-node";
+  const long long count = argc == 6 ? std::atoll(argv[5]) : 0;
+  if (seconds <= 0 || threads < 1 || (argc == 6 && count < 1)) {
+    std::fprintf(stderr, "issue_inprocess: SECONDS, THREADS and COUNT must be positive\n");
     return 2;
   }
 
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
       .csr = fca::to_pem(csr->get()), .profile = profile, .requester = "issue-bench", .ca = {}, .validity_days = {}};
 
   std::atomic<int> errors{0};
+  std::atomic<long long> claimed{0};  // issuances started; with COUNT, no thread starts one beyond it
   std::mutex serials_mutex;
   std::vector<std::string> serials;
   const auto start = std::chrono::steady_clock::now();
@@ -69,7 +72,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       std::vector<std::string> mine;
-      while (std::chrono::steady_clock::now() < deadline) {
+      while (std::chrono::steady_clock::now() < deadline && (count == 0 || claimed.fetch_add(1) < count)) {
         auto issued = (*instance)->authority().issue(request);
         if (!issued) {
           if (errors.fetch_add(1) == 0) std::fprintf(stderr, "issue_inprocess: %s\n", issued.error().message.c_str());

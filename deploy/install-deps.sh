@@ -19,6 +19,7 @@ packages=(
   bind9-utils  # named-checkzone: `facility-ca dns-sd` output in tests
   nginx-light  # serves the `ocsp export` tree in tests (deploy/nginx-published-tree.conf) and the benchmarks
   python3-jsonschema  # tests/tools/validate_openapi.py: the API's OpenAPI 3.1 document in tests
+  wrk          # the load generator of bench/run.sh and the other bench/ scripts
 )
 
 missing=()
