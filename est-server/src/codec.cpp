@@ -296,10 +296,7 @@ Result<std::vector<std::uint8_t>> signed_key_package(std::span<const std::uint8_
   // AsymmetricKeyPackage ::= SEQUENCE SIZE (1..MAX) OF OneAsymmetricKey; a PKCS#8 PrivateKeyInfo is a
   // version-1 OneAsymmetricKey (RFC 5958 §2).
   std::vector<std::uint8_t> package = tlv(kSequence, std::vector<std::uint8_t>(pkcs8.begin(), pkcs8.end()));
-  struct Wipe {
-    std::vector<std::uint8_t>& bytes;
-    ~Wipe() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
-  } wipe{package};
+  const CleanseOnExit wipe_package{package};
 
   X509StackPtr certificates(sk_X509_new_null());
   if (!certificates) return fail_openssl(Errc::internal, "certificate stack");
@@ -325,10 +322,7 @@ Result<std::vector<std::uint8_t>> signed_key_package(std::span<const std::uint8_
   auto info = der_encode<CMS_ContentInfo>(cms.get(), [](const CMS_ContentInfo* c, unsigned char** out) {
     return i2d_CMS_ContentInfo(c, out);
   });
-  struct WipeInfo {
-    std::vector<std::uint8_t>& bytes;
-    ~WipeInfo() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
-  } wipe_info{info};
+  const CleanseOnExit wipe_info{info};
   if (info.empty()) return fail_openssl(Errc::internal, "CMS SignedData encode");
   // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT SignedData }: nested CMS content
   // is the SignedData itself (RFC 5652 §6.1: the content of the type the EncryptedContentInfo names).

@@ -403,10 +403,7 @@ http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Requ
   decision.serial = made->issued.record.serial;
   auto key_der = pem_body(made->key_pem);
   if (!key_der) return refuse(request, label, {500, "generated key does not encode"});
-  struct Wipe {
-    std::vector<std::uint8_t>& bytes;
-    ~Wipe() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
-  } wipe_key{*key_der};
+  const CleanseOnExit wipe_key{*key_der};
   auto p7 = certs_only_pkcs7({made->issued.certificate.get()});
   if (!p7) return refuse(request, label, refusal_of(p7.error()));
   MultipartPart key_part{"application/pkcs8", {}};
@@ -417,7 +414,7 @@ http::Response EstFrontEnd::serverkeygen(const EstLabel& label, const http::Requ
       return signed_key_package(*key_der, signer->chain.front().get(), key, above);
     });
     if (!signed_data) return refuse(request, label, {500, signed_data.error().message});
-    Wipe wipe_signed{*signed_data};
+    const CleanseOnExit wipe_signed{*signed_data};
     auto enveloped = enveloped_key_package(*signed_data, recipient.get(), encryption->key_identifier);
     if (!enveloped) return refuse(request, label, {500, enveloped.error().message});
     key_part = {kServerGeneratedKey, encode_base64_lines(*enveloped)};

@@ -4,6 +4,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pkcs12.h>
@@ -58,5 +59,15 @@ inline X509Ptr share(X509* cert) {
   X509_up_ref(cert);
   return X509Ptr(cert);
 }
+
+// Wipes a buffer of secret bytes (a private key, its signed or encrypted package) when the scope
+// ends, whichever return path ends it.
+template <class Bytes>
+struct CleanseOnExit {
+  Bytes& bytes;
+  ~CleanseOnExit() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+};
+template <class Bytes>
+CleanseOnExit(Bytes&) -> CleanseOnExit<Bytes>;
 
 }  // namespace fca
