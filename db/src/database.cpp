@@ -387,6 +387,15 @@ struct Database::Impl {
 
   Result<Statement> prepare(const std::string& text) { return statements.prepare(text); }
 
+  // Transaction control through the statement cache: sqlite3_exec compiles its text on every call,
+  // which a profile of group-committed issuance put at 7 % of the process (a batch runs a SAVEPOINT
+  // and a RELEASE per insert).
+  Result<void> execute_cached(const char* text, std::string_view what) {
+    auto statement = prepare(text);
+    if (!statement) return std::unexpected(statement.error());
+    return statement->run(what);
+  }
+
   void rollback() {
     // Some errors (SQLITE_FULL, SQLITE_IOERR, ...) end the transaction by themselves.
     if (sqlite3_get_autocommit(db()) == 0) sqlite3_exec(db(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -397,7 +406,7 @@ struct Database::Impl {
   // everything the body wrote, the audit entry included.
   template <class Body>
   auto write_transaction(std::string_view what, Body&& body) -> decltype(body()) {
-    if (auto begun = sqlite::execute_script(db(), "BEGIN IMMEDIATE", what); !begun) {
+    if (auto begun = execute_cached("BEGIN IMMEDIATE", what); !begun) {
       return std::unexpected(begun.error());
     }
     pending_head.reset();
@@ -409,7 +418,7 @@ struct Database::Impl {
         pending_head.reset();
         return result;
       }
-      if (auto committed = sqlite::execute_script(db(), "COMMIT", what); !committed) {
+      if (auto committed = execute_cached("COMMIT", what); !committed) {
         rollback();
         pending_head.reset();
         return std::unexpected(committed.error());
@@ -454,7 +463,7 @@ struct Database::Impl {
   // A deferred transaction: one consistent snapshot for reads that span several statements.
   template <class Body>
   auto read_transaction(std::string_view what, Body&& body) -> decltype(body()) {
-    if (auto begun = sqlite::execute_script(db(), "BEGIN", what); !begun) return std::unexpected(begun.error());
+    if (auto begun = execute_cached("BEGIN", what); !begun) return std::unexpected(begun.error());
     try {
       auto result = body();
       rollback();  // nothing was written; ending the read is all that is left
@@ -681,7 +690,7 @@ struct Database::Impl {
       }
     };
     try {
-      if (auto begun = sqlite::execute_script(db(), "BEGIN IMMEDIATE", "inserting certificates"); !begun) {
+      if (auto begun = execute_cached("BEGIN IMMEDIATE", "inserting certificates"); !begun) {
         fail_all(begun.error());
         return std::nullopt;
       }
@@ -700,14 +709,14 @@ struct Database::Impl {
           sqlite3_exec(db(), "ROLLBACK TO certificate; RELEASE certificate", nullptr, nullptr, nullptr);
           pending_head = head_before;
         };
-        if (auto saved = sqlite::execute_script(db(), "SAVEPOINT certificate", "inserting a certificate"); !saved) {
+        if (auto saved = execute_cached("SAVEPOINT certificate", "inserting a certificate"); !saved) {
           insert->result = std::unexpected(saved.error());
           continue;
         }
         try {
           auto id = insert->cert ? insert_certificate_rows(*insert->cert, *insert->audit) : appended(*insert->audit);
           if (id) {
-            if (auto released = sqlite::execute_script(db(), "RELEASE certificate", "inserting a certificate"); !released) {
+            if (auto released = execute_cached("RELEASE certificate", "inserting a certificate"); !released) {
               undo();
               insert->result = std::unexpected(released.error());
               continue;
@@ -722,7 +731,7 @@ struct Database::Impl {
         }
       }
       if (hook) hook(CommitPoint::before_commit, batch.size());
-      if (auto committed = sqlite::execute_script(db(), "COMMIT", "inserting certificates"); !committed) {
+      if (auto committed = execute_cached("COMMIT", "inserting certificates"); !committed) {
         rollback();
         pending_head.reset();
         fail_all(committed.error());
