@@ -28,6 +28,18 @@ Result<std::string> KeyStoreRouter::import(const EVP_PKEY* key, std::string_view
   return default_->import(key, label);
 }
 
+bool KeyStoreRouter::signs_one_at_a_time(std::string_view uri) const {
+  const auto* store = store_for(uri);
+  return store == nullptr || store->signs_one_at_a_time(uri);
+}
+
+const KeyStore* KeyStoreRouter::store_for(std::string_view uri) const {
+  const auto colon = uri.find(':');
+  if (colon == std::string_view::npos) return nullptr;
+  const auto found = stores_.find(uri.substr(0, colon));
+  return found == stores_.end() ? nullptr : found->second.get();
+}
+
 std::string_view KeyStoreRouter::scheme() const { return default_ ? default_->scheme() : std::string_view{}; }
 
 }  // namespace fca

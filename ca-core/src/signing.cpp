@@ -14,7 +14,7 @@ Result<MdCtxPtr> SigningKey::make_sign_context() {
 }
 
 Result<void> SigningKey::sign(X509* cert) {
-  std::lock_guard lock(mutex_);
+  auto lock = exclusive();
   auto ctx = make_sign_context();
   if (!ctx) return std::unexpected(ctx.error());
   if (X509_sign_ctx(cert, ctx->get()) <= 0) return fail_openssl(Errc::key_failure, "signing the certificate failed");
@@ -22,7 +22,7 @@ Result<void> SigningKey::sign(X509* cert) {
 }
 
 Result<void> SigningKey::sign_with_digest(X509* cert, const EVP_MD* digest) {
-  std::lock_guard lock(mutex_);
+  auto lock = exclusive();
   MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, digest, nullptr, key_.get()) != 1) {
     return fail_openssl(Errc::key_failure, "cannot start a signature with the CA key");
@@ -32,7 +32,7 @@ Result<void> SigningKey::sign_with_digest(X509* cert, const EVP_MD* digest) {
 }
 
 Result<void> SigningKey::sign(X509_REQ* req) {
-  std::lock_guard lock(mutex_);
+  auto lock = exclusive();
   auto ctx = make_sign_context();
   if (!ctx) return std::unexpected(ctx.error());
   if (X509_REQ_sign_ctx(req, ctx->get()) <= 0) return fail_openssl(Errc::key_failure, "signing the CSR failed");
@@ -40,7 +40,7 @@ Result<void> SigningKey::sign(X509_REQ* req) {
 }
 
 Result<void> SigningKey::sign(X509_CRL* crl) {
-  std::lock_guard lock(mutex_);
+  auto lock = exclusive();
   auto ctx = make_sign_context();
   if (!ctx) return std::unexpected(ctx.error());
   if (X509_CRL_sign_ctx(crl, ctx->get()) <= 0) return fail_openssl(Errc::key_failure, "signing the CRL failed");
@@ -48,7 +48,7 @@ Result<void> SigningKey::sign(X509_CRL* crl) {
 }
 
 Result<void> SigningKey::sign(OCSP_BASICRESP* response, X509* signer, STACK_OF(X509) * certs, unsigned long flags) {
-  std::lock_guard lock(mutex_);
+  auto lock = exclusive();
   auto ctx = make_sign_context();
   if (!ctx) return std::unexpected(ctx.error());
   if (OCSP_basic_sign_ctx(response, signer, ctx->get(), certs, flags) != 1) {
@@ -62,7 +62,7 @@ Result<std::shared_ptr<SigningKey>> SigningKeys::get(const std::string& uri) {
   if (auto found = keys_.find(uri); found != keys_.end()) return found->second;
   auto key = store_.open(uri);
   if (!key) return std::unexpected(key.error());
-  auto signing_key = std::make_shared<SigningKey>(std::move(*key));
+  auto signing_key = std::make_shared<SigningKey>(std::move(*key), store_.signs_one_at_a_time(uri));
   keys_.emplace(uri, signing_key);
   return signing_key;
 }

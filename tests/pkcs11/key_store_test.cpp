@@ -171,6 +171,8 @@ TEST_CASE("a key opened twice and from several threads signs every time", "[pkcs
   auto ec_uri = store.generate(ec("P-256"), unique_label("threads-ec"));
   REQUIRE(rsa_uri);
   REQUIRE(ec_uri);
+  // SigningKeys serialises a token key (one shared session); a file key is not.
+  CHECK(store.signs_one_at_a_time(*ec_uri));
 
   std::atomic<int> opened{0};
   std::atomic<int> signed_ok{0};

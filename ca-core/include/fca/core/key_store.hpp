@@ -28,6 +28,9 @@ class KeyStore {
   virtual Result<std::string> import(const EVP_PKEY* key, std::string_view label) = 0;
   // The URI scheme this store serves: "file" or "pkcs11".
   virtual std::string_view scheme() const = 0;
+  // Whether the key the URI names takes one signature at a time (a token session does one operation
+  // at a time). A key in memory signs on many threads at once, each with its own context.
+  virtual bool signs_one_at_a_time(std::string_view uri) const { (void)uri; return true; }
 };
 
 struct FileKeyStoreOptions {
@@ -43,6 +46,7 @@ class FileKeyStore final : public KeyStore {
   Result<std::string> generate(const KeySpec& spec, std::string_view label) override;
   Result<std::string> import(const EVP_PKEY* key, std::string_view label) override;
   std::string_view scheme() const override { return "file"; }
+  bool signs_one_at_a_time(std::string_view) const override { return false; }
 
  private:
   Result<std::string> write_key(const EVP_PKEY* key, std::string_view label);
@@ -83,8 +87,10 @@ class KeyStoreRouter final : public KeyStore {
   Result<std::string> generate(const KeySpec& spec, std::string_view label) override;
   Result<std::string> import(const EVP_PKEY* key, std::string_view label) override;
   std::string_view scheme() const override;
+  bool signs_one_at_a_time(std::string_view uri) const override;
 
  private:
+  const KeyStore* store_for(std::string_view uri) const;
   std::map<std::string, std::unique_ptr<KeyStore>, std::less<>> stores_;
   KeyStore* default_ = nullptr;
 };

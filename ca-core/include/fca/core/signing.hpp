@@ -11,10 +11,12 @@
 
 namespace fca {
 
-// An opened private key. Signing is serialised: a PKCS#11 session does one operation at a time.
+// An opened private key. Signing is serialised when the key store says the key takes one operation
+// at a time (a PKCS#11 session); a key in memory signs on every thread at once, each signature with
+// its own context (openssl-threads(7)), so OCSP nonce answers and issuance use every core.
 class SigningKey {
  public:
-  explicit SigningKey(PKeyPtr key) : key_(std::move(key)) {}
+  explicit SigningKey(PKeyPtr key, bool one_at_a_time = true) : key_(std::move(key)), one_at_a_time_(one_at_a_time) {}
   SigningKey(const SigningKey&) = delete;
   SigningKey& operator=(const SigningKey&) = delete;
 
@@ -26,10 +28,11 @@ class SigningKey {
   Result<void> sign(X509_CRL* crl);
   // Signs an OCSP response as `signer` (the certificate of this key), including `certs` in it.
   Result<void> sign(OCSP_BASICRESP* response, X509* signer, STACK_OF(X509) * certs, unsigned long flags);
-  // For callers that need the key itself (OCSP_basic_sign_ctx): runs fn(EVP_PKEY*) under the lock.
+  // For callers that need the key itself (CMS signing): runs fn(EVP_PKEY*), under the lock when the
+  // key takes one operation at a time.
   template <class Fn>
   auto with_key(Fn&& fn) {
-    std::lock_guard lock(mutex_);
+    auto lock = exclusive();
     return fn(key_.get());
   }
   // The key's public half is safe to read without the lock (parameters do not change).
@@ -37,7 +40,11 @@ class SigningKey {
 
  private:
   Result<MdCtxPtr> make_sign_context();
+  std::unique_lock<std::mutex> exclusive() {
+    return one_at_a_time_ ? std::unique_lock(mutex_) : std::unique_lock<std::mutex>();
+  }
   PKeyPtr key_;
+  bool one_at_a_time_;
   std::mutex mutex_;
 };
 
