@@ -517,7 +517,7 @@ Result<CaRollover> CertificateAuthority::rollover_ca(const RolloverCaRequest& re
     return fail(Errc::policy_refused, "CA '" + old->name + "' is signed by a root outside this instance: roll it over there "
                                       "(a new CA from `ca request`, signed by that root)");
   }
-  // The old key signs OldWithNew and the old CA stays a responder: it must be in good standing.
+  // The old key signs NewWithOld and the old CA stays a responder: it must be in good standing.
   if (auto standing = check_can_issue(*old); !standing) return std::unexpected(standing.error());
 
   ParentCa parent;
@@ -577,10 +577,12 @@ Result<CaRollover> CertificateAuthority::rollover_ca(const RolloverCaRequest& re
     // Both link certificates end with the old certificate (or the new one, if that ends first):
     // once the old root expires there is nothing left to link.
     const TimePoint links_end = std::min(old->not_after, not_after(cert->get()));
-    auto old_with_new = link_certificate(old_cert, **old_key, key->key->key(), profile, now - settings_.backdate, links_end);
-    if (!old_with_new) return std::unexpected(old_with_new.error());
-    auto new_with_old = link_certificate(cert->get(), *key->key, X509_get0_pubkey(const_cast<X509*>(old_cert)), profile,
+    // RFC 4210 §4.4: OldWithNew is the old public key signed with the new private key (an old leaf
+    // chains to the new root through it); NewWithOld the new public key signed with the old one.
+    auto old_with_new = link_certificate(cert->get(), *key->key, X509_get0_pubkey(const_cast<X509*>(old_cert)), profile,
                                          now - settings_.backdate, links_end);
+    if (!old_with_new) return std::unexpected(old_with_new.error());
+    auto new_with_old = link_certificate(old_cert, **old_key, key->key->key(), profile, now - settings_.backdate, links_end);
     if (!new_with_old) return std::unexpected(new_with_old.error());
     next.rollover_pem = to_pem(old_with_new->get()) + to_pem(new_with_old->get());
     links_detail = serial_hex(old_with_new->get()) + "," + serial_hex(new_with_old->get());

@@ -130,10 +130,11 @@ TEST_CASE("a root rollover: same subject, new key, link certificates both ways, 
   REQUIRE(links->size() == 2);
   const X509* old_with_new = (*links)[0].get();
   const X509* new_with_old = (*links)[1].get();
-  CHECK(public_key_of(old_with_new) == public_key_of(new_cert.get()));
-  CHECK(public_key_of(new_with_old) == public_key_of(old_cert.get()));
-  CHECK(signed_by(old_with_new, old_cert.get()));
-  CHECK(signed_by(new_with_old, new_cert.get()));
+  // RFC 4210 §4.4: OldWithNew holds the old key, signed by the new one; NewWithOld the reverse.
+  CHECK(public_key_of(old_with_new) == public_key_of(old_cert.get()));
+  CHECK(public_key_of(new_with_old) == public_key_of(new_cert.get()));
+  CHECK(signed_by(old_with_new, new_cert.get()));
+  CHECK(signed_by(new_with_old, old_cert.get()));
   for (const X509* link : {old_with_new, new_with_old}) {
     CHECK(X509_NAME_cmp(X509_get_subject_name(const_cast<X509*>(link)), X509_get_subject_name(old_cert.get())) == 0);
     CHECK(X509_NAME_cmp(X509_get_issuer_name(const_cast<X509*>(link)), X509_get_subject_name(old_cert.get())) == 0);
@@ -141,13 +142,13 @@ TEST_CASE("a root rollover: same subject, new key, link certificates both ways, 
     CHECK(not_after(link) <= old_root.not_after);
   }
 
-  // The old generation's leaf: the old root, or the new root through NewWithOld; not the new root alone.
+  // The old generation's leaf: the old root, or the new root through OldWithNew; not the new root alone.
   const auto leaf = write(f, "before.pem", before->certificate.pem());
   const auto old_root_file = write(f, "old-root.pem", old_root.certificate_pem);
   const auto new_root_file = write(f, "new-root.pem", done->current.certificate_pem);
-  const auto nwo_file = write(f, "nwo.pem", to_pem(new_with_old));
+  const auto own_file = write(f, "own.pem", to_pem(old_with_new));
   CHECK(run("openssl verify -CAfile " + old_root_file + " " + leaf).exit_code == 0);
-  auto through_link = run("openssl verify -CAfile " + new_root_file + " -untrusted " + nwo_file + " " + leaf);
+  auto through_link = run("openssl verify -CAfile " + new_root_file + " -untrusted " + own_file + " " + leaf);
   INFO(through_link.output);
   CHECK(through_link.exit_code == 0);
   CHECK(run("openssl verify -CAfile " + new_root_file + " " + leaf).exit_code != 0);
@@ -331,4 +332,42 @@ TEST_CASE("/cacerts holds the link certificates until the old root expires", "[s
   REQUIRE(after);
   REQUIRE(after->size() == 1);
   CHECK(to_pem((*after)[0].get()) == f.database->find_ca("root")->certificate_pem);
+}
+
+TEST_CASE("two rollovers prepared from one reading of the CA: the second commit is refused and changes nothing",
+          "[service][rollover][race]") {
+  ServiceFixture f;
+  const auto read_once = *f.database->find_ca("root");
+  // What each of two concurrent rollovers would hand the repository after reading the CA at the same time.
+  const auto prepared = [&](const std::string& key_uri) {
+    CaRecord previous = read_once;
+    previous.name = "root-gen1";
+    CaRecord next = read_once;
+    next.id = 0;
+    next.generation = 2;
+    next.publication_name = "root-gen2";
+    next.key_uri = key_uri;
+    return std::pair{previous, next};
+  };
+  const auto audit = [&](const std::string& who) { return AuditEvent{who, "ca.rollover", "ca:root", "{}", f.clock.now()}; };
+  auto [first_previous, first_next] = prepared("file:/first");
+  auto [second_previous, second_next] = prepared("file:/second");
+  REQUIRE(f.database->insert_successor_ca(first_previous, "root", first_next, audit("first"), std::nullopt));
+  const auto after_first = snapshot(f);
+  auto second = f.database->insert_successor_ca(second_previous, "root", second_next, audit("second"), std::nullopt);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().code == Errc::conflict);
+  CHECK(snapshot(f) == after_first);
+  CHECK(f.database->find_ca("root")->key_uri == "file:/first");
+  CHECK(f.database->find_ca("root-gen1")->successor_id == f.database->find_ca("root")->id);
+}
+
+TEST_CASE("a CA's publication name never changes", "[service][rollover]") {
+  ServiceFixture f;
+  auto ca = *f.database->find_ca("other");
+  ca.publication_name = "elsewhere";
+  auto changed = f.database->update_ca(ca, AuditEvent{"test", "ca.update", "ca:other", "{}", f.clock.now()});
+  REQUIRE_FALSE(changed);
+  CHECK(changed.error().code == Errc::invalid_input);
+  CHECK(f.database->find_ca("other")->publication_name == "other");
 }

@@ -134,7 +134,7 @@ class CertificateAuthority {
   // Brings an existing CA certificate and its key in; the key is stored through the key store.
   Result<CaRecord> import_ca(const ImportCaRequest& request);
   // A root gets a new self-signed certificate with the same subject and the two RFC 4210 link
-  // certificates (OldWithNew: the new key signed by the old one; NewWithOld: the old key signed by the
+  // certificates (OldWithNew: the old key signed by the new one; NewWithOld: the new key signed by the
   // new one), valid no longer than the old certificate; a CA below another CA of this instance gets a
   // new certificate from its parent's current generation. Pending CAs and CAs under an external root
   // are refused (policy_refused), as is a CA that may not issue (the issuer-status gate).
