@@ -8,6 +8,7 @@
 #include <thread>
 #include <tuple>
 
+#include "api_fixture.hpp"
 #include "est_client.hpp"
 #include "serve_fixture.hpp"
 
@@ -71,6 +72,8 @@ TEST_CASE("root rollover: /cacerts, verification both ways, OCSP and CRL per gen
   const auto new_root = server.file("new-root.pem");
   write_file(new_root, pki.out("ca show root"));
   CHECK(pki.out("ca show root-gen1") == read_file(old_root));
+  CHECK(contains(pki.fca_split("ca show root").err, "generation 2, after root-gen1"));
+  CHECK(contains(pki.out("ca list"), "1, replaced by root"));
   CHECK(openssl_out("x509 -noout -subject -in " + shell_quote(new_root.string())) ==
         openssl_out("x509 -noout -subject -in " + shell_quote(old_root.string())));
   CHECK(public_key(new_root) != public_key(old_root));
@@ -231,4 +234,26 @@ TEST_CASE("rolling over an unknown or a pending CA is refused with a clear error
   CHECK(contains(pending.err, "nothing to roll over"));
   CHECK(count("cas") == cas);
   CHECK(count("audit_log") == audit);
+}
+
+TEST_CASE("the REST API's CA answers name the generations after a rollover", "[serve][api][rollover]") {
+  ApiFixture api;
+  auto& server = api.serve();
+  REQUIRE(server.pki().fca("ca rollover issuing").exit_code == 0);
+  auto current = api.call("GET", "/api/v1/cas/issuing", api.admin());
+  REQUIRE(current.status == 200);
+  const auto now = api.json_of(current);
+  CHECK(now["generation"] == 2);
+  CHECK(now["publication_name"] == "issuing-gen2");
+  CHECK(now["predecessor"] == "issuing-gen1");
+  CHECK(now["successor"].is_null());
+  CHECK(now["parent"] == "root");
+  auto previous = api.call("GET", "/api/v1/cas/issuing-gen1", api.admin());
+  REQUIRE(previous.status == 200);
+  const auto old = api.json_of(previous);
+  CHECK(old["generation"] == 1);
+  CHECK(old["publication_name"] == "issuing");
+  CHECK(old["successor"] == "issuing");
+  CHECK(old["default"] == false);
+  CHECK(now["default"] == true);
 }
