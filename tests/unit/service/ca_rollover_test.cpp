@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/pem.h>
 
+#include "fca/core/ocsp.hpp"
 #include "fca/core/x509.hpp"
 #include "fca/service/json.hpp"
 #include "service_fixture.hpp"
@@ -370,4 +371,49 @@ TEST_CASE("a CA's publication name never changes", "[service][rollover]") {
   REQUIRE_FALSE(changed);
   CHECK(changed.error().code == Errc::invalid_input);
   CHECK(f.database->find_ca("other")->publication_name == "other");
+}
+
+TEST_CASE("the old generation keeps answering OCSP, with its own key once its responder is due, and leaves no keys behind",
+          "[service][rollover][ocsp]") {
+  ServiceFixture f;
+  OcspService ocsp{*f.database, *f.database, *f.database, *f.authority, *f.keys, f.clock, OcspSettings{}};
+  REQUIRE(ocsp.ensure_signers());
+  auto leaf = f.service->issue(f.admin, f.request("old.example.com", "nmos-node", "root"));
+  REQUIRE(leaf);
+  const auto old_root = *f.database->find_ca("root");
+  REQUIRE(f.service->rollover_ca(f.admin, rollover_of("root")));
+  REQUIRE(ocsp.ensure_signers());  // the new generation gets its responder
+
+  // Every responder is due: the old generation may not issue a new one.
+  f.clock.advance(std::chrono::days(OcspSettings{}.signer_validity_days - OcspSettings{}.renew_signer_before_days + 1));
+  const auto key_files = [&] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(f.dir / "keys")) ++n;
+    return n;
+  };
+  REQUIRE(ocsp.ensure_signers());
+  const auto after_first = key_files();
+  REQUIRE(ocsp.ensure_signers());
+  REQUIRE(ocsp.ensure_signers());
+  CHECK(key_files() == after_first);
+
+  // The old leaf's answer: good, signed by the old root itself (its certificate is the responder's).
+  const auto old_cert = *parse_certificate(old_root.certificate_pem);
+  OcspRequestPtr req(OCSP_REQUEST_new());
+  OCSP_request_add0_id(req.get(), OCSP_cert_to_id(EVP_sha1(), leaf->certificate.certificate.get(), old_cert.get()));
+  const auto answer = ocsp.respond(der_encode(req.get(), i2d_OCSP_REQUEST));
+  const unsigned char* p = answer.der.data();
+  OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(answer.der.size())));
+  REQUIRE(response);
+  REQUIRE(OCSP_response_status(response.get()) == OCSP_RESPONSE_STATUS_SUCCESSFUL);
+  OcspBasicPtr basic(OCSP_response_get1_basic(response.get()));
+  REQUIRE(basic);
+  X509StorePtr store(X509_STORE_new());
+  X509_STORE_add_cert(store.get(), old_cert.get());
+  CHECK(OCSP_basic_verify(basic.get(), nullptr, store.get(), 0) == 1);
+  OcspCertIdPtr id(OCSP_cert_to_id(EVP_sha1(), leaf->certificate.certificate.get(), old_cert.get()));
+  int status = -1, reason = -1;
+  ASN1_GENERALIZEDTIME *revoked = nullptr, *this_update = nullptr, *next_update = nullptr;
+  REQUIRE(OCSP_resp_find_status(basic.get(), id.get(), &status, &reason, &revoked, &this_update, &next_update));
+  CHECK(status == V_OCSP_CERTSTATUS_GOOD);
 }
