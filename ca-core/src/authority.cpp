@@ -760,6 +760,9 @@ Result<CaRecord> CertificateAuthority::import_ca(const ImportCaRequest& request)
 Result<void> CertificateAuthority::set_default_ca(std::string_view name, std::string_view requester) {
   auto ca = find_ca(name);
   if (!ca) return std::unexpected(ca.error());
+  if (ca->successor_id) {
+    return fail(Errc::policy_refused, "CA '" + ca->name + "' was rolled over and issues nothing: it cannot be the default");
+  }
   return cas_.set_default_ca(ca->id, AuditEvent{std::string(requester), "ca.set-default", "ca:" + ca->name, "{}", clock_.now()});
 }
 

@@ -188,6 +188,11 @@ TEST_CASE("after a rollover the new generation issues and the old one refuses", 
   CHECK(refused.error().code == Errc::policy_refused);
   CHECK(refused.error().message.find("was rolled over") != std::string::npos);
   CHECK(f.certificate_rows() == rows);
+  // Nor can it become the default CA.
+  auto made_default = f.service->set_default_ca(f.admin, "root-gen1");
+  REQUIRE_FALSE(made_default);
+  CHECK(made_default.error().code == Errc::policy_refused);
+  CHECK(f.database->default_ca()->name == "issuing");
   // A second rollover of the old generation is refused by the same gate.
   auto again = f.service->rollover_ca(f.admin, rollover_of("root-gen1"));
   REQUIRE_FALSE(again);
