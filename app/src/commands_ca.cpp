@@ -29,6 +29,14 @@ KeySpec key_spec_or_default(const std::string& option, const Config& config) {
   return *KeySpec::parse(option.empty() ? config.ca.key_type : option);
 }
 
+// "2, after root-gen1" / "1, replaced by root": where a CA stands among the generations of its name.
+std::string generation_text(const service::CaInfo& info) {
+  std::string out = std::to_string(info.record.generation);
+  if (!info.predecessor.empty()) out += ", after " + info.predecessor;
+  if (!info.successor.empty()) out += ", replaced by " + info.successor;
+  return out;
+}
+
 void print_ca_summary(const std::string& verb, const CaRecord& ca) {
   fmt::print("{} CA '{}' ({}){}\n", verb, ca.name, ca.subject.empty() ? "pending" : ca.subject,
              ca.is_default ? ", default" : "");
@@ -44,12 +52,14 @@ int run_list(Cli& cli, const CaOptions& options) {
     return exit_ok;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& [ca, parent] : *cas) {
+  for (const auto& info : *cas) {
+    const auto& ca = info.record;
+    const auto& parent = info.parent;
     const bool active = ca.state == CaState::active;
     rows.push_back({ca.name, active ? "active" : "pending", ca.is_default ? "yes" : "", parent.empty() ? "-" : parent,
-                    active ? iso8601(ca.not_after) : "-", ca.subject.empty() ? "-" : ca.subject});
+                    active ? iso8601(ca.not_after) : "-", ca.subject.empty() ? "-" : ca.subject, generation_text(info)});
   }
-  fmt::print("{}", format_table({"NAME", "STATE", "DEFAULT", "PARENT", "NOT_AFTER", "SUBJECT"}, rows));
+  fmt::print("{}", format_table({"NAME", "STATE", "DEFAULT", "PARENT", "NOT_AFTER", "SUBJECT", "GENERATION"}, rows));
   return exit_ok;
 }
 
@@ -81,6 +91,10 @@ int run_show(Cli& cli, const CaOptions& options) {
   }
   if (pending) {
     fmt::print(stderr, "facility-ca: CA '{}' is pending its certificate; this is its CSR\n", ca.name);
+  }
+  // stdout stays the PEM alone (scripts redirect it); the generations are a note on stderr.
+  if (!info->predecessor.empty() || !info->successor.empty()) {
+    fmt::print(stderr, "facility-ca: CA '{}' is generation {}\n", ca.name, generation_text(*info));
   }
   fmt::print("{}", pem);
   return exit_ok;
@@ -173,6 +187,28 @@ int run_import(Cli& cli, const CaOptions& options) {
   return exit_ok;
 }
 
+int run_rollover(Cli& cli, const CaOptions& options) {
+  auto instance = cli.open();
+  if (!instance) return instance.error();
+  std::optional<KeySpec> key;
+  if (!options.key_type.empty()) key = *KeySpec::parse(options.key_type);  // key_type_validator checked it
+  RolloverCaRequest request{
+      .name = options.name,
+      .key = key,
+      .validity_days = options.days > 0 ? std::optional<int>(options.days) : std::nullopt,
+      .requester = {},
+  };
+  auto done = (*instance)->service().rollover_ca((*instance)->operator_principal(), request);
+  if (!done) return report(done.error());
+  (*instance)->log().info("CA '{}' rolled over: generation {} is '{}', the previous one is now '{}'", done->current.name,
+                          done->current.generation, done->current.name, done->previous.name);
+  fmt::print("rolled over CA '{}' ({}): generation {} issues now; generation {} is '{}' and only answers OCSP and "
+             "publishes its CRL until its certificates expire\n",
+             done->current.name, done->current.subject, done->current.generation, done->previous.generation,
+             done->previous.name);
+  return exit_ok;
+}
+
 int run_set_default(Cli& cli, const CaOptions& options) {
   auto instance = cli.open();
   if (!instance) return instance.error();
@@ -244,6 +280,16 @@ void register_ca_commands(CLI::App& app, Cli& cli) {
       ->check(CLI::ExistingFile);
   import_cmd->add_flag("--default", import->make_default, "make it the default issuing CA");
   cli.on(import_cmd, [&cli, import] { return run_import(cli, *import); });
+
+  auto rollover = std::make_shared<CaOptions>();
+  auto* rollover_cmd = ca->add_subcommand(
+      "rollover", "re-key a CA under its name: a new key and certificate (a root: with RFC 4210 link certificates)");
+  rollover_cmd->add_option("NAME", rollover->name, "CA name")->required();
+  rollover_cmd->add_option("--key-type", rollover->key_type, "key type (default: the current key's)")
+      ->check(key_type_validator());
+  rollover_cmd->add_option("--days", rollover->days, "validity (default: the current certificate's lifetime)")
+      ->check(CLI::Range(1, 36500));
+  cli.on(rollover_cmd, [&cli, rollover] { return run_rollover(cli, *rollover); });
 
   auto set_default = std::make_shared<CaOptions>();
   auto* set_default_cmd = ca->add_subcommand("set-default", "make a CA the default issuing CA");

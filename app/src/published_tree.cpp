@@ -100,12 +100,14 @@ Result<PublishedTreeSummary> write_published_tree(Instance& instance, const fs::
     auto issuer = parse_certificate(ca.record.certificate_pem);
     if (!issuer) return std::unexpected(issuer.error());
     const auto& name = ca.record.name;
+    // The files sit at the URLs the CA's certificates carry: its publication name (a rollover moves `name`).
+    const auto& published = ca.record.url_name();
     const auto der = to_der(issuer->get());
-    if (auto w = write_public(summary.version, fs::path("ca") / (name + ".crt"), {reinterpret_cast<const char*>(der.data()), der.size()});
+    if (auto w = write_public(summary.version, fs::path("ca") / (published + ".crt"), {reinterpret_cast<const char*>(der.data()), der.size()});
         !w) {
       return std::unexpected(w.error());
     }
-    if (auto w = write_public(summary.version, fs::path("ca") / (name + ".pem"), ca.record.certificate_pem + ca.record.chain_pem); !w) {
+    if (auto w = write_public(summary.version, fs::path("ca") / (published + ".pem"), ca.record.certificate_pem + ca.record.chain_pem); !w) {
       return std::unexpected(w.error());
     }
     if (auto crl = instance.crls().current(ca.record)) {
@@ -113,10 +115,10 @@ Result<PublishedTreeSummary> write_published_tree(Instance& instance, const fs::
       const unsigned char* p = crl->der.data();
       X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(crl->der.size())));
       if (!parsed) return fail(Errc::internal, "the stored CRL of " + name + " does not parse");
-      if (auto w = write_public(summary.version, fs::path("crl") / (name + ".crl"), crl_der, crl->this_update); !w) {
+      if (auto w = write_public(summary.version, fs::path("crl") / (published + ".crl"), crl_der, crl->this_update); !w) {
         return std::unexpected(w.error());
       }
-      if (auto w = write_public(summary.version, fs::path("crl") / (name + ".pem"), to_pem(parsed.get()), crl->this_update); !w) {
+      if (auto w = write_public(summary.version, fs::path("crl") / (published + ".pem"), to_pem(parsed.get()), crl->this_update); !w) {
         return std::unexpected(w.error());
       }
       ++summary.crls;

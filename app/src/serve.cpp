@@ -281,8 +281,9 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   // The CRL routes publish CA certificates and CRLs to anyone: they read CAs through the service as
   // the publisher, like every other front end.
   const auto publisher = service::Principal::system("crl-publisher");
+  // By publication name: each CA generation at the URLs its certificates carry (a rollover moves the name).
   const auto find_ca = [&instance, publisher](std::string_view name) -> Result<CaRecord> {
-    auto found = instance.service().get_ca(publisher, name);
+    auto found = instance.service().get_published_ca(publisher, name);
     if (!found) return std::unexpected(found.error());
     return std::move(found->record);
   };

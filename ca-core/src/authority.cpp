@@ -57,6 +57,10 @@ Result<void> check_new_ca_name(CaRepository& cas, const std::string& name) {
                      std::ranges::all_of(name, [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
   if (!plain) return fail(Errc::invalid_input, "CA name '" + name + "' must be 1-64 characters of a-z, 0-9 and '-'");
   if (cas.find_ca(name)) return fail(Errc::conflict, "CA '" + name + "' exists already");
+  // A new CA publishes under its name: a rolled-over generation's URLs may use it still.
+  if (auto published = cas.find_ca_by_publication_name(name)) {
+    return fail(Errc::conflict, "the URLs of CA '" + published->name + "' use the name '" + name + "'");
+  }
   return {};
 }
 
@@ -129,7 +133,7 @@ bool csr_requests_ca(const X509_REQ* req) {
 // What goes into a certificate once the CSR has been checked and policy has decided.
 struct CertificateContent {
   const X509* issuer_cert;  // null: self-signed
-  std::string issuer_name;  // CA name for the CDP/AIA URLs (empty: none)
+  std::string issuer_name;  // the issuer's publication name for the CDP/AIA URLs (empty: none)
   const X509_NAME* subject;
   const EVP_PKEY* subject_key;
   const Profile* profile;
@@ -292,6 +296,15 @@ Result<void> CertificateAuthority::check_can_issue(const CaRecord& ca) {
     if (current->state != CaState::active) {
       return fail(Errc::policy_refused, who + " is waiting for its signed certificate");
     }
+    // Only the CA itself: a CA below a rolled-over generation goes on issuing until it is rolled over too.
+    if (current == &ca && ca.successor_id) {
+      auto successor = cas_.find_ca(*ca.successor_id);
+      const std::string next = successor ? "'" + successor->name + "' (generation " + std::to_string(successor->generation) + ")"
+                                         : "its successor";
+      return fail(Errc::policy_refused, who + " was rolled over: " + next +
+                                            " issues under its name now; this generation only answers OCSP and "
+                                            "publishes its CRL for the certificates it issued");
+    }
     if (current->not_before > now) {
       return fail(Errc::policy_refused, who + " is not yet valid (notBefore " + utc_text(current->not_before) + ")");
     }
@@ -389,13 +402,11 @@ Result<CertificateAuthority::ParentCa> CertificateAuthority::parent_ca(const std
 }
 
 Result<X509Ptr> CertificateAuthority::sign_ca_certificate(const ParentCa& parent, const std::shared_ptr<SigningKey>& own_key,
-                                                          const std::string& common_name, const Profile& profile,
+                                                          const X509_NAME* subject, const Profile& profile,
                                                           TimePoint not_before, TimePoint not_after) {
-  auto subject = make_subject(common_name, &settings_.subject);
-  if (!subject) return std::unexpected(subject.error());
   const CertificateContent content{parent.record ? parent.chain.front().get() : nullptr,
-                                   parent.record ? parent.record->name : "",
-                                   subject->get(),
+                                   parent.record ? parent.record->url_name() : "",
+                                   subject,
                                    own_key->key(),
                                    &profile,
                                    {},
@@ -430,7 +441,9 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
   const auto now = clock_.now();
   TimePoint not_after_time = now + std::chrono::days(request.validity_days);
   if (parent) not_after_time = std::min(not_after_time, parent->not_after);
-  auto cert = sign_ca_certificate(*found_parent, key->key, request.common_name, profile, now - settings_.backdate,
+  auto subject = make_subject(request.common_name, &settings_.subject);
+  if (!subject) return std::unexpected(subject.error());
+  auto cert = sign_ca_certificate(*found_parent, key->key, subject->get(), profile, now - settings_.backdate,
                                   not_after_time);
   if (!cert) return std::unexpected(cert.error());
   const X509* issuer_cert = parent ? found_parent->chain.front().get() : cert->get();
@@ -450,6 +463,168 @@ Result<CaRecord> CertificateAuthority::create_ca(const CreateCaRequest& request)
   }
   return store_new_ca(std::move(record), cert->get(), request.make_default, request.requester, "ca.create",
                       issued_by_parent);
+}
+
+namespace {
+
+// Hex of a certificate's subjectKeyIdentifier (the key's identity in the audit entry of a rollover).
+std::string key_id_hex(const X509* cert) {
+  const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(const_cast<X509*>(cert));
+  if (!ski) return "";
+  return hex_upper(std::span(ASN1_STRING_get0_data(ski), static_cast<std::size_t>(ASN1_STRING_length(ski))));
+}
+
+}  // namespace
+
+Result<CaRecord> CertificateAuthority::current_generation(const CaRecord& ca) {
+  CaRecord current = ca;
+  for (int depth = 0; current.successor_id; ++depth) {
+    if (depth >= 64) return fail(Errc::storage, "CA '" + ca.name + "' has a successor chain longer than 64");
+    auto next = cas_.find_ca(*current.successor_id);
+    if (!next) return std::unexpected(next.error());
+    current = std::move(*next);
+  }
+  return current;
+}
+
+// An RFC 4210 §4.4 link certificate of a root: `subject_key` under the root's own name, issued by the
+// generation whose certificate is `issuer_cert` with its key `signer`. No CDP or AIA, like the roots.
+Result<X509Ptr> CertificateAuthority::link_certificate(const X509* issuer_cert, SigningKey& signer,
+                                                       const EVP_PKEY* subject_key, const Profile& profile,
+                                                       TimePoint not_before, TimePoint not_after) {
+  const CertificateContent content{issuer_cert, "", X509_get_subject_name(const_cast<X509*>(issuer_cert)),
+                                   subject_key, &profile, {}, not_before, not_after};
+  auto cert = build_certificate(content, settings_.urls);
+  if (!cert) return std::unexpected(cert.error());
+  if (auto signed_ok = signer.sign(cert->get()); !signed_ok) return std::unexpected(signed_ok.error());
+  if (auto lint = lint_certificate(cert->get(), issuer_cert, profile); !lint) return std::unexpected(lint.error());
+  return cert;
+}
+
+Result<CaRollover> CertificateAuthority::rollover_ca(const RolloverCaRequest& request) {
+  auto old = cas_.find_ca(request.name);
+  if (!old) return std::unexpected(old.error());
+  if (old->state != CaState::active) {
+    return fail(Errc::policy_refused, "CA '" + old->name + "' is waiting for its signed certificate: there is nothing to roll over");
+  }
+  if (request.validity_days && *request.validity_days <= 0) return fail(Errc::invalid_input, "CA validity must be at least one day");
+  auto old_certs = ca_certificates(old->certificate_pem);
+  if (!old_certs) return std::unexpected(old_certs.error());
+  if (old_certs->empty()) return fail(Errc::storage, "CA '" + old->name + "' has no certificate");
+  const X509* old_cert = old_certs->front().get();
+  const bool root = !old->parent_id;
+  if (root && (!old->chain_pem.empty() || X509_check_issued(const_cast<X509*>(old_cert), const_cast<X509*>(old_cert)) != X509_V_OK)) {
+    return fail(Errc::policy_refused, "CA '" + old->name + "' is signed by a root outside this instance: roll it over there "
+                                      "(a new CA from `ca request`, signed by that root)");
+  }
+  // The old key signs NewWithOld and the old CA stays a responder: it must be in good standing.
+  if (auto standing = check_can_issue(*old); !standing) return std::unexpected(standing.error());
+
+  ParentCa parent;
+  if (!root) {
+    auto held = cas_.find_ca(*old->parent_id);
+    if (!held) return std::unexpected(held.error());
+    auto parent_now = current_generation(*held);
+    if (!parent_now) return std::unexpected(parent_now.error());
+    auto found = parent_ca(parent_now->name);
+    if (!found) return std::unexpected(found.error());
+    parent = std::move(*found);
+    if (auto standing = check_can_issue(*parent.record); !standing) return std::unexpected(standing.error());
+  }
+
+  // The old record takes <name>-gen<N> (its publication name stays), the new one <name>-gen<N+1> for its URLs.
+  CaRecord previous = *old;
+  previous.name = old->name + "-gen" + std::to_string(old->generation);
+  CaRecord next;
+  next.name = old->name;
+  next.generation = old->generation + 1;
+  next.publication_name = old->name + "-gen" + std::to_string(next.generation);
+  if (previous.name != previous.publication_name) {
+    if (auto ok = check_new_ca_name(cas_, previous.name); !ok) return std::unexpected(ok.error());
+  }
+  if (auto ok = check_new_ca_name(cas_, next.publication_name); !ok) return std::unexpected(ok.error());
+
+  auto old_key = keys_.get(old->key_uri);
+  if (!old_key) return std::unexpected(old_key.error());
+  KeySpec spec;
+  if (request.key) {
+    spec = *request.key;
+  } else {
+    auto info = describe_key((*old_key)->key());
+    if (!info) return std::unexpected(info.error());
+    auto same = KeySpec::parse(info->name());
+    if (!same) return std::unexpected(same.error());
+    spec = *same;
+  }
+  const auto now = clock_.now();
+  const auto old_days = std::chrono::duration_cast<std::chrono::days>(old->not_after - old->not_before).count();
+  const int days = request.validity_days.value_or(static_cast<int>(std::max<long long>(1, old_days)));
+  TimePoint not_after_time = now + std::chrono::days(days);
+  if (parent.record) not_after_time = std::min(not_after_time, parent.record->not_after);
+  const long path_length = X509_get_pathlen(const_cast<X509*>(old_cert));
+  const auto profile = ca_profile(!root, path_length >= 0 ? std::optional<int>(static_cast<int>(path_length)) : std::nullopt);
+
+  auto key = generate_ca_key(keys_, next.publication_name + "-" + std::to_string(to_unix(now)), spec);
+  if (!key) return std::unexpected(key.error());
+  auto cert = sign_ca_certificate(parent, key->key, X509_get_subject_name(const_cast<X509*>(old_cert)), profile,
+                                  now - settings_.backdate, not_after_time);
+  if (!cert) return std::unexpected(cert.error());
+  const X509* issuer_cert = root ? cert->get() : parent.chain.front().get();
+  if (auto lint = lint_certificate(cert->get(), issuer_cert, profile); !lint) return std::unexpected(lint.error());
+
+  std::string links_detail;
+  if (root) {
+    // Both link certificates end with the old certificate (or the new one, if that ends first):
+    // once the old root expires there is nothing left to link.
+    const TimePoint links_end = std::min(old->not_after, not_after(cert->get()));
+    // RFC 4210 §4.4: OldWithNew is the old public key signed with the new private key (an old leaf
+    // chains to the new root through it); NewWithOld the new public key signed with the old one.
+    auto old_with_new = link_certificate(cert->get(), *key->key, X509_get0_pubkey(const_cast<X509*>(old_cert)), profile,
+                                         now - settings_.backdate, links_end);
+    if (!old_with_new) return std::unexpected(old_with_new.error());
+    auto new_with_old = link_certificate(old_cert, **old_key, key->key->key(), profile, now - settings_.backdate, links_end);
+    if (!new_with_old) return std::unexpected(new_with_old.error());
+    next.rollover_pem = to_pem(old_with_new->get()) + to_pem(new_with_old->get());
+    links_detail = serial_hex(old_with_new->get()) + "," + serial_hex(new_with_old->get());
+  }
+
+  next.state = CaState::active;
+  next.key_uri = key->uri;
+  if (parent.record) next.parent_id = parent.record->id;
+  next.certificate_pem = to_pem(cert->get());
+  next.subject = name_to_string(X509_get_subject_name(cert->get()));
+  next.not_before = not_before(cert->get());
+  next.not_after = not_after(cert->get());
+  next.is_default = old->is_default;
+  next.created_at = now;
+  const auto old_key_info = describe_key((*old_key)->key());
+  const AuditEvent audit{request.requester, "ca.rollover", "ca:" + next.name,
+                         json_object({{"subject", next.subject},
+                                      {"generation", std::to_string(next.generation)},
+                                      {"previous", previous.name},
+                                      {"old_serial", serial_hex(old_cert)},
+                                      {"old_key_type", old_key_info ? old_key_info->name() : ""},
+                                      {"old_key_id", key_id_hex(old_cert)},
+                                      {"new_serial", serial_hex(cert->get())},
+                                      {"new_key_type", spec.name()},
+                                      {"new_key_id", key_id_hex(cert->get())},
+                                      {"key_uri_scheme", next.key_uri.substr(0, next.key_uri.find(':'))},
+                                      {"publication_name", next.publication_name},
+                                      {"link_certificates", links_detail}}),
+                         now};
+  std::optional<std::pair<CertificateRecord, AuditEvent>> issued_by_parent;
+  if (parent.record) {
+    auto row = record_for(cert->get(), parent.record->id, profile, request.requester, now, std::nullopt);
+    AuditEvent row_audit{request.requester, "certificate.issue", "certificate:" + parent.record->name + "/" + row.serial,
+                         json_object({{"profile", profile.name}, {"subject", row.subject}, {"ca", next.name}}), now};
+    issued_by_parent.emplace(std::move(row), std::move(row_audit));
+  }
+  auto id = cas_.insert_successor_ca(previous, old->name, next, audit, issued_by_parent);
+  if (!id) return std::unexpected(id.error());
+  next.id = *id;
+  previous.is_default = false;
+  previous.successor_id = next.id;
+  return CaRollover{std::move(previous), std::move(next)};
 }
 
 Result<CaRecord> CertificateAuthority::create_external_ca_csr(const ExternalCaCsrRequest& request) {
@@ -585,6 +760,9 @@ Result<CaRecord> CertificateAuthority::import_ca(const ImportCaRequest& request)
 Result<void> CertificateAuthority::set_default_ca(std::string_view name, std::string_view requester) {
   auto ca = find_ca(name);
   if (!ca) return std::unexpected(ca.error());
+  if (ca->successor_id) {
+    return fail(Errc::policy_refused, "CA '" + ca->name + "' was rolled over and issues nothing: it cannot be the default");
+  }
   return cas_.set_default_ca(ca->id, AuditEvent{std::string(requester), "ca.set-default", "ca:" + ca->name, "{}", clock_.now()});
 }
 
@@ -606,7 +784,7 @@ Result<IssuedCertificate> CertificateAuthority::sign_and_store(const CaRecord& c
   const auto now = clock_.now();
   const TimePoint not_after_time = std::min(now + std::chrono::days(approved.validity_days), not_after(issuer_cert));
   if (not_after_time <= now) return fail(Errc::conflict, "CA '" + ca.name + "' has expired");
-  const CertificateContent content{issuer_cert, ca.name, subject->get(), subject_key, &profile,
+  const CertificateContent content{issuer_cert, ca.url_name(), subject->get(), subject_key, &profile,
                                    approved.names.sans, now - settings_.backdate, not_after_time};
 
   for (int attempt = 0; attempt < kSerialAttempts; ++attempt) {
@@ -766,12 +944,13 @@ Result<IssuedCertificate> CertificateAuthority::renew(std::string_view serial, s
   approved.names = std::move(*names);
   const auto old_days = std::chrono::duration_cast<std::chrono::days>(old->not_after - old->not_before).count();
   approved.validity_days = std::clamp<int>(static_cast<int>(old_days), 1, profile->max_validity_days);
-  auto ca = find_ca(ca_name ? ca_name : std::optional<std::string_view>{});
-  if (!ca_name) {
-    auto issuer = cas_.find_ca(old->issuer_id);
-    if (!issuer) return std::unexpected(issuer.error());
-    ca = find_ca(std::string_view(issuer->name));
-  }
+  // `ca_name` only locates the old certificate: it renews under its issuer, or, when that generation
+  // was rolled over, under the generation that holds the issuer's name now.
+  auto issuer = cas_.find_ca(old->issuer_id);
+  if (!issuer) return std::unexpected(issuer.error());
+  auto current = current_generation(*issuer);
+  if (!current) return std::unexpected(current.error());
+  auto ca = find_ca(std::string_view(current->name));
   if (!ca) return std::unexpected(ca.error());
   return sign_and_store(*ca, *profile, approved, csr_key, requester, old->serial);
 }
@@ -828,7 +1007,7 @@ Result<IssuedCertificate> CertificateAuthority::lab_issue(const LabIssueRequest&
   const X509* issuer_cert = ca_chain->front().get();
   auto key = keys_.get(ca->key_uri);
   if (!key) return std::unexpected(key.error());
-  const CertificateContent content{issuer_cert, ca->name, subject->get(), request.subject_key, &*profile,
+  const CertificateContent content{issuer_cert, ca->url_name(), subject->get(), request.subject_key, &*profile,
                                    request.sans, request.not_before, request.not_after};
   for (int attempt = 0; attempt < kSerialAttempts; ++attempt) {
     auto cert = build_certificate(content, request.without_aia ? no_urls : settings_.urls);
@@ -871,7 +1050,9 @@ Result<CaRecord> CertificateAuthority::lab_create_ca(const LabCaRequest& request
   auto key = generate_ca_key(keys_, request.name, request.key);
   if (!key) return std::unexpected(key.error());
   const auto profile = ca_profile(parent.has_value(), request.path_length);
-  auto cert = sign_ca_certificate(*found_parent, key->key, request.common_name, profile, request.not_before,
+  auto subject = make_subject(request.common_name, &settings_.subject);
+  if (!subject) return std::unexpected(subject.error());
+  auto cert = sign_ca_certificate(*found_parent, key->key, subject->get(), profile, request.not_before,
                                   request.not_after);
   if (!cert) return std::unexpected(cert.error());
 

@@ -134,7 +134,7 @@ Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_vi
     record.entries = static_cast<std::int64_t>(entries.size());
     record.revocation_revision = snapshot->revocation_revision;
     auto crl = build_crl(ca_cert->get(), **key, entries, number, record.this_update, record.next_update,
-                         urls_.crl_url(ca.name));
+                         urls_.crl_url(ca.url_name()));
     if (!crl) return std::unexpected(crl.error());
     record.der = to_der(crl->get());
 

@@ -239,6 +239,9 @@ OcspAnswer OcspService::error_answer(OcspOutcome outcome, std::string reason) {
 
 Result<X509Ptr> OcspService::issue_signer(const CaRecord& ca, std::shared_ptr<SigningKey>& key_out,
                                           std::string& key_uri_out) {
+  // Before a key is made: a CA that may not issue (a rolled-over generation for years) would leave
+  // an orphaned key in the store at every scheduler pass.
+  if (auto standing = authority_.check_can_issue(ca); !standing) return std::unexpected(standing.error());
   auto ca_cert = parse_certificate(ca.certificate_pem);
   if (!ca_cert) return std::unexpected(ca_cert.error());
   auto ca_key = describe_key(X509_get0_pubkey(ca_cert->get()));

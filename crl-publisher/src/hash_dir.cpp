@@ -119,8 +119,10 @@ Result<std::string> HashDirectory::slot_for(const X509* cert) {
     const auto candidate = directory_ / (hash + "." + std::to_string(n));
     if (!std::filesystem::exists(candidate)) return hash + "." + std::to_string(n);
     auto existing = parse_certificate(read_file(candidate));
-    // The same subject (a renewed CA) keeps its slot; another subject with the same hash moves on.
-    if (existing && X509_NAME_cmp(X509_get_subject_name(existing->get()), X509_get_subject_name(const_cast<X509*>(cert))) == 0) {
+    // The same subject and key (a renewed CA) keeps its slot; another subject with the same hash, or
+    // another key under the same subject (the generations of a rolled-over CA), moves on.
+    if (existing && X509_NAME_cmp(X509_get_subject_name(existing->get()), X509_get_subject_name(const_cast<X509*>(cert))) == 0 &&
+        EVP_PKEY_eq(X509_get0_pubkey(existing->get()), X509_get0_pubkey(cert)) == 1) {
       return hash + "." + std::to_string(n);
     }
   }

@@ -31,7 +31,7 @@ constexpr int kBackupPagesPerStep = 1024;
 
 constexpr const char* kCaColumns =
     "id, name, state, certificate_pem, csr_pem, key_uri, parent_id, chain_pem, is_default, subject, "
-    "not_before, not_after, created_at";
+    "not_before, not_after, created_at, publication_name, generation, successor_id, rollover_pem";
 constexpr const char* kCertificateColumns =
     "id, issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, not_after, status, "
     "revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, renewal_of, issued_at, lab_made";
@@ -130,6 +130,10 @@ CaRecord read_ca(const Statement& row, CaState state) {
   ca.not_before = from_unix(row.column_int(10));
   ca.not_after = from_unix(row.column_int(11));
   ca.created_at = from_unix(row.column_int(12));
+  ca.publication_name = row.column_text(13);
+  ca.generation = static_cast<int>(row.column_int(14));
+  ca.successor_id = row.column_optional_int(15);
+  ca.rollover_pem = row.column_text(16);
   return ca;
 }
 
@@ -557,7 +561,7 @@ struct Database::Impl {
     return {};
   }
 
-  // Binds every CaRecord column but id as ?1..?12, in kCaColumns order.
+  // Binds every CaRecord column but id as ?1..?16, in kCaColumns order.
   static void bind_ca_fields(Statement& statement, const CaRecord& ca) {
     statement.bind(1, std::string_view(ca.name))
         .bind(2, std::string_view(to_text(ca.state)))
@@ -570,7 +574,11 @@ struct Database::Impl {
         .bind(9, std::string_view(ca.subject))
         .bind(10, to_unix(ca.not_before))
         .bind(11, to_unix(ca.not_after))
-        .bind(12, to_unix(ca.created_at));
+        .bind(12, to_unix(ca.created_at))
+        .bind(13, std::string_view(ca.url_name()))
+        .bind(14, std::int64_t{ca.generation})
+        .bind(15, ca.successor_id)
+        .bind(16, std::string_view(ca.rollover_pem));
   }
 
   Result<std::int64_t> insert_ca(const CaRecord& ca, const AuditEvent& audit) {
@@ -591,13 +599,19 @@ struct Database::Impl {
     auto existing = ca_id_named(ca.name);
     if (!existing) return std::unexpected(existing.error());
     if (*existing) return fail(Errc::conflict, "a CA named '" + ca.name + "' exists already");
+    auto published = ca_id_published_as(ca.url_name());
+    if (!published) return std::unexpected(published.error());
+    if (*published) {
+      return fail(Errc::conflict, "the URLs of another CA's certificates use the name '" + ca.url_name() + "' already");
+    }
     if (auto parent = check_parent(ca); !parent) return std::unexpected(parent.error());
     if (ca.is_default) {
       if (auto cleared = clear_default_except(0); !cleared) return std::unexpected(cleared.error());
     }
     auto insert = prepare(
         "INSERT INTO cas (name, state, certificate_pem, csr_pem, key_uri, parent_id, chain_pem, is_default, "
-        "subject, not_before, not_after, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+        "subject, not_before, not_after, created_at, publication_name, generation, successor_id, rollover_pem) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
     if (!insert) return std::unexpected(insert.error());
     bind_ca_fields(*insert, ca);
     if (auto inserted = insert->run("inserting CA '" + ca.name + "'"); !inserted) {
@@ -610,25 +624,78 @@ struct Database::Impl {
 
   Result<void> update_ca(const CaRecord& ca, const AuditEvent& audit) {
     return write_transaction("updating a CA", [&]() -> Result<void> {
-      auto current = find_ca_by_id(ca.id);
-      if (!current) return std::unexpected(current.error());
-      auto named = ca_id_named(ca.name);
-      if (!named) return std::unexpected(named.error());
-      if (*named && **named != ca.id) return fail(Errc::conflict, "a CA named '" + ca.name + "' exists already");
-      if (auto parent = check_parent(ca); !parent) return std::unexpected(parent.error());
-      if (ca.is_default) {
-        if (auto cleared = clear_default_except(ca.id); !cleared) return std::unexpected(cleared.error());
-      }
-      auto update = prepare(
-          "UPDATE cas SET name = ?1, state = ?2, certificate_pem = ?3, csr_pem = ?4, key_uri = ?5, parent_id = ?6, "
-          "chain_pem = ?7, is_default = ?8, subject = ?9, not_before = ?10, not_after = ?11, created_at = ?12 "
-          "WHERE id = ?13");
-      if (!update) return std::unexpected(update.error());
-      bind_ca_fields(*update, ca);
-      update->bind(13, ca.id);
-      if (auto updated = update->run("updating CA '" + ca.name + "'"); !updated) return updated;
+      if (auto updated = update_ca_row(ca); !updated) return updated;
       return append_audit(audit);
     });
+  }
+
+  // The id of the CA whose certificates' URLs use `publication_name`, if any.
+  Result<std::optional<std::int64_t>> ca_id_published_as(std::string_view publication_name) {
+    auto select = prepare("SELECT id FROM cas WHERE publication_name = ?1");
+    if (!select) return std::unexpected(select.error());
+    select->bind(1, publication_name);
+    auto row = select->step("looking up a CA publication name");
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(select->column_int(0));
+  }
+
+  Result<std::int64_t> insert_successor_ca(const CaRecord& previous, std::string_view previous_name_before,
+                                           const CaRecord& successor, const AuditEvent& audit,
+                                           const std::optional<std::pair<CertificateRecord, AuditEvent>>& issued_by_parent) {
+    return write_transaction("rolling a CA over", [&]() -> Result<std::int64_t> {
+      auto current = find_ca_by_id(previous.id);
+      if (!current) return std::unexpected(current.error());
+      // Compare-and-set: two rollovers of one CA cannot both make a successor.
+      if (current->name != previous_name_before || current->successor_id) {
+        return fail(Errc::conflict, "CA '" + std::string(previous_name_before) + "' was renamed or rolled over meanwhile");
+      }
+      // Renamed first, so the successor can take the name; the successor link once it has an id.
+      CaRecord renamed = previous;
+      renamed.is_default = false;
+      renamed.successor_id.reset();
+      if (auto updated = update_ca_row(renamed); !updated) return std::unexpected(updated.error());
+      if (issued_by_parent) {
+        if (auto inserted = insert_certificate_rows(issued_by_parent->first, issued_by_parent->second); !inserted) {
+          return std::unexpected(inserted.error());
+        }
+      }
+      auto id = insert_ca_rows(successor, audit);
+      if (!id) return id;
+      auto link = prepare("UPDATE cas SET successor_id = ?1 WHERE id = ?2");
+      if (!link) return std::unexpected(link.error());
+      link->bind(1, *id).bind(2, previous.id);
+      if (auto linked = link->run("linking CA generations"); !linked) return std::unexpected(linked.error());
+      return *id;
+    });
+  }
+
+  Result<void> update_ca_row(const CaRecord& ca) {
+    auto current = find_ca_by_id(ca.id);
+    if (!current) return std::unexpected(current.error());
+    // Issued certificates carry it in their URLs: it stays what it was, whatever the name becomes
+    // (a record that leaves it empty keeps it).
+    if (!ca.publication_name.empty() && current->publication_name != ca.publication_name) {
+      return fail(Errc::invalid_input, "the publication name of CA '" + current->name + "' ('" +
+                                           current->publication_name + "') never changes");
+    }
+    CaRecord row = ca;
+    row.publication_name = current->publication_name;
+    auto named = ca_id_named(ca.name);
+    if (!named) return std::unexpected(named.error());
+    if (*named && **named != ca.id) return fail(Errc::conflict, "a CA named '" + ca.name + "' exists already");
+    if (auto parent = check_parent(ca); !parent) return std::unexpected(parent.error());
+    if (ca.is_default) {
+      if (auto cleared = clear_default_except(ca.id); !cleared) return std::unexpected(cleared.error());
+    }
+    auto update = prepare(
+        "UPDATE cas SET name = ?1, state = ?2, certificate_pem = ?3, csr_pem = ?4, key_uri = ?5, parent_id = ?6, "
+        "chain_pem = ?7, is_default = ?8, subject = ?9, not_before = ?10, not_after = ?11, created_at = ?12, "
+        "publication_name = ?13, generation = ?14, successor_id = ?15, rollover_pem = ?16 WHERE id = ?17");
+    if (!update) return std::unexpected(update.error());
+    bind_ca_fields(*update, row);
+    update->bind(17, ca.id);
+    return update->run("updating CA '" + ca.name + "'");
   }
 
   Result<void> set_default_ca(std::int64_t id, const AuditEvent& audit) {
@@ -1434,6 +1501,22 @@ Result<CaRecord> Database::find_ca(std::string_view name) {
 Result<CaRecord> Database::find_ca(std::int64_t id) {
   auto reading = read_access();
   return reading.impl->find_ca_by_id(id);
+}
+
+Result<CaRecord> Database::find_ca_by_publication_name(std::string_view publication_name) {
+  auto reading = read_access();
+  auto select = reading.impl->prepare(sql("SELECT ", kCaColumns, " FROM cas WHERE publication_name = ?1"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, publication_name);
+  return query_one<CaRecord>(*select, "looking up a CA", [](const Statement& row) { return read_ca(row); },
+                             "no CA publishes as '" + std::string(publication_name) + "'");
+}
+
+Result<std::int64_t> Database::insert_successor_ca(
+    const CaRecord& previous, std::string_view previous_name_before, const CaRecord& successor, const AuditEvent& audit,
+    const std::optional<std::pair<CertificateRecord, AuditEvent>>& issued_by_parent) {
+  std::lock_guard lock(mutex_);
+  return impl_->insert_successor_ca(previous, previous_name_before, successor, audit, issued_by_parent);
 }
 
 Result<CaRecord> Database::default_ca() {

@@ -195,12 +195,11 @@ Result<service::Principal> EstFrontEnd::basic_enrollee(const EstLabel& label, co
 }
 
 http::Response EstFrontEnd::cacerts(const EstLabel& label, const http::Request& request) const {
-  auto chain_pem = service_.ca_chain_pem(publisher(), label.ca);
-  if (!chain_pem) return refuse(request, label, refusal_of(chain_pem.error()));
-  auto chain = parse_certificates(*chain_pem);
+  auto chain = service_.ca_certificates_with_rollover(publisher(), label.ca);
   if (!chain) return refuse(request, label, refusal_of(chain.error()));
   std::vector<const X509*> certs;
-  for (const auto& cert : *chain) certs.push_back(cert.get());  // issuing CA first, then up to the root
+  // Issuing CA first, then up to the root, then during a root rollover OldWithNew and NewWithOld.
+  for (const auto& cert : *chain) certs.push_back(cert.get());
   auto der = certs_only_pkcs7(certs);
   if (!der) return refuse(request, label, refusal_of(der.error()));
   http::Response response(200, encode_base64_lines(*der), "application/pkcs7-mime");

@@ -65,6 +65,12 @@ nlohmann::ordered_json to_json(const CaInfo& info) {
   out["default"] = ca.is_default;
   out["subject"] = ca.subject;
   out["parent"] = info.parent.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.parent);
+  // A rollover (docs/operations.md): the generation, the name its certificates' URLs carry, and the
+  // generations before and after it under the same name.
+  out["generation"] = ca.generation;
+  out["publication_name"] = ca.url_name();
+  out["predecessor"] = info.predecessor.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.predecessor);
+  out["successor"] = info.successor.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.successor);
   const bool active = ca.state == CaState::active;
   out["not_before"] = active ? nlohmann::ordered_json(iso8601(ca.not_before)) : nullptr;
   out["not_after"] = active ? nlohmann::ordered_json(iso8601(ca.not_after)) : nullptr;

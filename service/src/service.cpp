@@ -111,7 +111,9 @@ Result<void> Service::authorize(const Principal& who, Action action, std::string
     return false;
   }();
   if (!allowed) return refuse(describe(action));
-  if (!ca.empty() && who.cas && !who.cas->contains(std::string(ca))) return refuse("use CA '" + std::string(ca) + "'");
+  if (!ca.empty() && who.cas && !who.cas->contains(std::string(ca)) && !in_scope_by_successor(who, ca)) {
+    return refuse("use CA '" + std::string(ca) + "'");
+  }
   if (!profile.empty()) {
     auto found = ctx_.authority.settings().profiles.find(profile);
     if (!found) return std::unexpected(found.error());
@@ -129,13 +131,27 @@ Result<std::string> Service::ca_name(std::int64_t id) {
   return ca->name;
 }
 
+bool Service::in_scope_by_successor(const Principal& who, std::string_view ca) const {
+  auto record = ctx_.cas.find_ca(ca);
+  if (!record || !record->successor_id) return false;
+  auto current = ctx_.authority.current_generation(*record);
+  return current && who.cas && who.cas->contains(current->name);
+}
+
 Result<std::optional<std::vector<std::int64_t>>> Service::ca_scope_ids(const Principal& who) {
   if (who.is_admin() || !who.cas) return std::optional<std::vector<std::int64_t>>();
   auto cas = ctx_.cas.list_cas();
   if (!cas) return std::unexpected(cas.error());
   std::vector<std::int64_t> ids;
   for (const auto& ca : *cas) {
-    if (who.cas->contains(ca.name)) ids.push_back(ca.id);
+    // Every generation of a CA in scope: its old certificates are still its certificates.
+    const CaRecord* current = &ca;
+    for (int depth = 0; current->successor_id && depth < 64; ++depth) {
+      auto next = std::ranges::find(*cas, *current->successor_id, &CaRecord::id);
+      if (next == cas->end()) break;
+      current = &*next;
+    }
+    if (who.cas->contains(current->name)) ids.push_back(ca.id);
   }
   return std::optional<std::vector<std::int64_t>>(std::move(ids));
 }
@@ -154,28 +170,57 @@ Result<std::vector<CaInfo>> Service::list_cas(const Principal& who) {
   if (!cas) return std::unexpected(cas.error());
   std::vector<CaInfo> out;
   for (auto& ca : *cas) {
-    std::string parent;
-    if (ca.parent_id) {
-      auto it = std::ranges::find(*cas, *ca.parent_id, &CaRecord::id);
-      if (it == cas->end()) return fail(Errc::storage, "parent of CA '" + ca.name + "' is missing");
-      parent = it->name;
+    if (ca.parent_id && std::ranges::find(*cas, *ca.parent_id, &CaRecord::id) == cas->end()) {
+      return fail(Errc::storage, "parent of CA '" + ca.name + "' is missing");
     }
-    out.push_back(CaInfo{ca, std::move(parent)});
+    out.push_back(describe_ca(ca, *cas));
   }
   return out;
+}
+
+CaInfo Service::describe_ca(const CaRecord& ca, const std::vector<CaRecord>& cas) {
+  CaInfo info{ca, "", "", ""};
+  for (const auto& other : cas) {
+    if (ca.parent_id && other.id == *ca.parent_id) info.parent = other.name;
+    if (ca.successor_id && other.id == *ca.successor_id) info.successor = other.name;
+    if (other.successor_id && *other.successor_id == ca.id) info.predecessor = other.name;
+  }
+  return info;
 }
 
 Result<CaInfo> Service::get_ca(const Principal& who, std::string_view name) {
   if (auto ok = authorize(who, Action::read_cas); !ok) return std::unexpected(ok.error());
   auto ca = ctx_.cas.find_ca(name);
   if (!ca) return std::unexpected(ca.error());
-  std::string parent;
-  if (ca->parent_id) {
-    auto parent_name = ca_name(*ca->parent_id);
-    if (!parent_name) return std::unexpected(parent_name.error());
-    parent = std::move(*parent_name);
+  auto cas = ctx_.cas.list_cas();
+  if (!cas) return std::unexpected(cas.error());
+  return describe_ca(*ca, *cas);
+}
+
+Result<CaInfo> Service::get_published_ca(const Principal& who, std::string_view publication_name) {
+  if (auto ok = authorize(who, Action::read_cas); !ok) return std::unexpected(ok.error());
+  auto ca = ctx_.cas.find_ca_by_publication_name(publication_name);
+  if (!ca) return std::unexpected(ca.error());
+  // The publication routes need the record alone (certificate, chain): no list of every CA per request.
+  return CaInfo{std::move(*ca), "", "", ""};
+}
+
+Result<std::vector<X509Ptr>> Service::ca_certificates_with_rollover(const Principal& who, std::string_view name) {
+  auto ca = get_ca(who, name);
+  if (!ca) return std::unexpected(ca.error());
+  auto chain = ctx_.authority.chain(ca->record);
+  if (!chain) return std::unexpected(chain.error());
+  if (ca->record.rollover_pem.empty()) return chain;
+  auto links = parse_certificates(ca->record.rollover_pem);
+  if (!links) return std::unexpected(links.error());
+  // Both end with the old root: once it has expired nothing is left to link (and a client would
+  // only be handed expired certificates).
+  const auto now = ctx_.clock.now();
+  const bool under_way = std::ranges::all_of(*links, [&](const X509Ptr& link) { return not_after(link.get()) > now; });
+  if (under_way) {
+    for (auto& link : *links) chain->push_back(std::move(link));
   }
-  return CaInfo{std::move(*ca), std::move(parent)};
+  return chain;
 }
 
 Result<std::string> Service::ca_chain_pem(const Principal& who, std::string_view name) {
@@ -237,6 +282,12 @@ Result<CaRecord> Service::import_ca(const Principal& who, ImportCaRequest reques
 Result<void> Service::set_default_ca(const Principal& who, std::string_view name) {
   if (auto ok = authorize(who, Action::manage_cas); !ok) return std::unexpected(ok.error());
   return ctx_.authority.set_default_ca(name, who.id);
+}
+
+Result<CaRollover> Service::rollover_ca(const Principal& who, RolloverCaRequest request) {
+  if (auto ok = authorize(who, Action::manage_cas); !ok) return std::unexpected(ok.error());
+  request.requester = who.id;
+  return ctx_.authority.rollover_ca(request);
 }
 
 // ---------------------------------------------------------------- certificates
@@ -416,7 +467,7 @@ Result<Issued> Service::reenroll(const Principal& who, std::string_view presente
   }
   auto certificate = ctx_.authority.renew(old.serial, *ca, csr_text, who.id);
   if (!certificate) return std::unexpected(certificate.error());
-  return Issued{std::move(*certificate), std::move(*ca)};
+  return issued(std::move(*certificate));  // the issuer's current generation, after a rollover
 }
 
 // ---------------------------------------------------------------- enrolments

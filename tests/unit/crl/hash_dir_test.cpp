@@ -141,3 +141,47 @@ TEST_CASE("a CRL on disk from another key (a CA made anew under the same name) i
   REQUIRE(publisher.write_crl(f.issuing, next));
   CHECK(f.number_on_disk() == next.number);
 }
+
+TEST_CASE("two generations of a rolled-over CA (one subject, two keys) get a slot each: .0/.r0 and .1/.r1",
+          "[crl][hash-dir][rollover]") {
+  HashDirFixture f;
+  const auto old_leaf = f.issue("old.example.com");
+  auto rolled = f.authority->rollover_ca(RolloverCaRequest{"issuing", std::nullopt, std::nullopt, "test"});
+  REQUIRE(rolled);
+  const auto new_leaf = f.issue("new.example.com");
+  REQUIRE(new_leaf.record.issuer_id == rolled->current.id);
+  // Both leaves revoked, so each CRL says something of its own generation.
+  REQUIRE(f.authority->revoke(RevokeRequest{old_leaf.record.serial, std::nullopt, RevocationReason::superseded, std::nullopt, "test"}));
+  REQUIRE(f.authority->revoke(RevokeRequest{new_leaf.record.serial, std::nullopt, RevocationReason::superseded, std::nullopt, "test"}));
+
+  crl::HashDirectory publisher(f.hash_dir);
+  auto cas = f.database->list_cas();
+  REQUIRE(cas);
+  REQUIRE(publisher.write_certificates(*cas));
+  for (const auto& ca : {rolled->previous, rolled->current}) {
+    auto crl = f.crls.regenerate(ca, "test");
+    REQUIRE(crl);
+    REQUIRE(publisher.write_crl(ca, *crl));
+  }
+  // Written again in the other order, nothing moves.
+  REQUIRE(publisher.write_certificates(*cas));
+
+  auto hash = run("openssl x509 -noout -subject_hash -in " + shell_quote((f.dir / "issuing.pem").string()));
+  REQUIRE(hash.exit_code == 0);
+  const auto h = hash.output.substr(0, 8);
+  for (const auto* suffix : {".0", ".1", ".r0", ".r1"}) {
+    INFO(h + suffix);
+    CHECK(std::filesystem::exists(f.hash_dir / (h + suffix)));
+  }
+  CHECK_FALSE(std::filesystem::exists(f.hash_dir / (h + ".2")));
+  CHECK_FALSE(std::filesystem::exists(f.hash_dir / (h + ".r2")));
+
+  // openssl picks each generation's CRL from the one directory: both leaves are revoked, each by its CRL.
+  for (const auto* leaf : {&old_leaf, &new_leaf}) {
+    fca::test::write_file(f.dir / "leaf.pem", leaf->pem());
+    auto verified = run("openssl verify -crl_check -CApath " + shell_quote(f.hash_dir.string()) + " " +
+                        shell_quote((f.dir / "leaf.pem").string()));
+    INFO(verified.output);
+    CHECK(verified.output.find("certificate revoked") != std::string::npos);
+  }
+}

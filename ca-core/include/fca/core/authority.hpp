@@ -46,6 +46,21 @@ struct ImportCaRequest {
   std::string requester;
 };
 
+// A new key and certificate for a CA under its name (docs/operations.md "CA rollover"). The CA's
+// record gives up its name and becomes the previous generation (<name>-gen<N>); it issues no more,
+// but keeps answering OCSP and publishing its CRL at the URLs its certificates carry.
+struct RolloverCaRequest {
+  std::string name;
+  std::optional<KeySpec> key;        // none: the same type as the current key
+  std::optional<int> validity_days;  // none: as long as the current certificate's lifetime
+  std::string requester;
+};
+
+struct CaRollover {
+  CaRecord previous;  // renamed, its successor set
+  CaRecord current;   // the new generation, under the name
+};
+
 struct IssueRequest {
   std::string csr;                      // PEM or DER
   std::string profile;
@@ -118,6 +133,14 @@ class CertificateAuthority {
                                     std::string_view requester);
   // Brings an existing CA certificate and its key in; the key is stored through the key store.
   Result<CaRecord> import_ca(const ImportCaRequest& request);
+  // A root gets a new self-signed certificate with the same subject and the two RFC 4210 link
+  // certificates (OldWithNew: the old key signed by the new one; NewWithOld: the new key signed by the
+  // new one), valid no longer than the old certificate; a CA below another CA of this instance gets a
+  // new certificate from its parent's current generation. Pending CAs and CAs under an external root
+  // are refused (policy_refused), as is a CA that may not issue (the issuer-status gate).
+  Result<CaRollover> rollover_ca(const RolloverCaRequest& request);
+  // The generation that holds `ca`'s name now (`ca` itself unless it was rolled over).
+  Result<CaRecord> current_generation(const CaRecord& ca);
   Result<void> set_default_ca(std::string_view name, std::string_view requester);
   // The CA's certificate followed by every certificate above it (issuing CA first).
   Result<std::vector<X509Ptr>> chain(const CaRecord& ca);
@@ -163,8 +186,10 @@ class CertificateAuthority {
   Result<ParentCa> parent_ca(const std::optional<std::string>& name);
   // A new CA certificate for `own_key`, signed by the parent's key, or by `own_key` for a root.
   Result<X509Ptr> sign_ca_certificate(const ParentCa& parent, const std::shared_ptr<SigningKey>& own_key,
-                                      const std::string& common_name, const Profile& profile, TimePoint not_before,
+                                      const X509_NAME* subject, const Profile& profile, TimePoint not_before,
                                       TimePoint not_after);
+  Result<X509Ptr> link_certificate(const X509* issuer_cert, SigningKey& signer, const EVP_PKEY* subject_key,
+                                   const Profile& profile, TimePoint not_before, TimePoint not_after);
   Result<CertificateRecord> notify(const CaRecord& ca, Result<CertificateRecord> changed);
   struct Approved;
   Result<IssuedCertificate> sign_and_store(const CaRecord& ca, const Profile& profile, const Approved& approved,

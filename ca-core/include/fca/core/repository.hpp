@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fca/core/clock.hpp"
@@ -48,6 +49,14 @@ struct CaRecord {
   TimePoint not_before{};
   TimePoint not_after{};
   TimePoint created_at{};
+  // CA rollover (docs/architecture.md): the name in the URLs its certificates carry (CDP, caIssuers),
+  // fixed when the CA is made ("" until stored: the name); `name` may move to a newer generation.
+  std::string publication_name;
+  int generation = 1;                        // counts up at each rollover under one name
+  std::optional<std::int64_t> successor_id;  // the generation that took the name; this one issues no more
+  std::string rollover_pem;                  // a root's new generation: OldWithNew, then NewWithOld (RFC 4210 §4.4)
+
+  const std::string& url_name() const { return publication_name.empty() ? name : publication_name; }
 };
 
 struct CertificateRecord {
@@ -226,7 +235,16 @@ class CaRepository {
   virtual Result<std::vector<CaRecord>> list_cas() = 0;
   virtual Result<CaRecord> find_ca(std::string_view name) = 0;
   virtual Result<CaRecord> find_ca(std::int64_t id) = 0;
+  // The CA whose certificates' URLs carry this name (CaRecord::publication_name).
+  virtual Result<CaRecord> find_ca_by_publication_name(std::string_view publication_name) = 0;
   virtual Result<CaRecord> default_ca() = 0;
+  // A rollover, in one transaction: `previous` (the CA now holding the name) is renamed to
+  // previous.name, loses the default mark to `successor` and gets it as its successor; `successor` is
+  // inserted under the old name (with its certificate's row in the parent's register when it has a
+  // parent here). Errc::conflict when the CA was renamed or rolled over meanwhile, or a name is taken.
+  virtual Result<std::int64_t> insert_successor_ca(
+      const CaRecord& previous, std::string_view previous_name_before, const CaRecord& successor,
+      const AuditEvent& audit, const std::optional<std::pair<CertificateRecord, AuditEvent>>& issued_by_parent) = 0;
   virtual Result<void> set_default_ca(std::int64_t id, const AuditEvent& audit) = 0;
 };
 

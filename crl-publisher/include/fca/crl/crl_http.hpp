@@ -21,8 +21,8 @@ struct CrlHttpSettings {
   std::chrono::seconds max_age_cap{std::chrono::minutes(15)};  // Cache-Control max-age never exceeds this
 };
 
-// A CA by its name (its record carries the certificate and the chain above it); Errc::not_found
-// when there is none.
+// A CA by the name its certificates' URLs carry (CaRecord::publication_name; its record carries the
+// certificate and the chain above it); Errc::not_found when there is none.
 using CaLookup = std::function<Result<CaRecord>(std::string_view name)>;
 
 class CrlFrontEnd {

@@ -87,6 +87,10 @@ class Database final : public CaRepository,
   Result<std::vector<CaRecord>> list_cas() override;
   Result<CaRecord> find_ca(std::string_view name) override;
   Result<CaRecord> find_ca(std::int64_t id) override;
+  Result<CaRecord> find_ca_by_publication_name(std::string_view publication_name) override;
+  Result<std::int64_t> insert_successor_ca(
+      const CaRecord& previous, std::string_view previous_name_before, const CaRecord& successor, const AuditEvent& audit,
+      const std::optional<std::pair<CertificateRecord, AuditEvent>>& issued_by_parent) override;
   Result<CaRecord> default_ca() override;
   Result<void> set_default_ca(std::int64_t id, const AuditEvent& audit) override;
 

@@ -29,7 +29,9 @@ struct Page {
 
 struct CaInfo {
   CaRecord record;
-  std::string parent;  // name of the parent CA in this instance, "" when none
+  std::string parent;       // name of the parent CA in this instance, "" when none
+  std::string predecessor;  // the generation this one replaced at a rollover, "" when none
+  std::string successor;    // the generation that replaced this one, "" when none
 };
 
 struct CertificateInfo {
@@ -134,6 +136,13 @@ class Service {
   Result<CaInfo> get_ca(const Principal& who, std::string_view name);  // pending CAs too
   // The CA's certificate followed by every certificate above it, as PEM.
   Result<std::string> ca_chain_pem(const Principal& who, std::string_view name);
+  // The CA whose certificates' URLs (CDP, caIssuers) carry `publication_name`: a rolled-over generation
+  // keeps answering at the URLs it put in its certificates.
+  Result<CaInfo> get_published_ca(const Principal& who, std::string_view publication_name);
+  // What EST /cacerts sends (RFC 7030 §4.1.3, BCP-003-03): the CA's certificate, then its chain, then,
+  // while the root rollover it came from is under way (its link certificates unexpired by the clock),
+  // OldWithNew and NewWithOld (RFC 4210 §4.4).
+  Result<std::vector<X509Ptr>> ca_certificates_with_rollover(const Principal& who, std::string_view name);
 
   // --- CA lifecycle (administrators). `requester` in the requests is replaced by who.id.
   // On a lab instance a CA's common name always carries "LAB" (prefixed when it does not).
@@ -142,6 +151,8 @@ class Service {
   Result<CaRecord> import_signed_ca(const Principal& who, std::string_view name, std::string_view certificate_chain_pem);
   Result<CaRecord> import_ca(const Principal& who, ImportCaRequest request);
   Result<void> set_default_ca(const Principal& who, std::string_view name);
+  // Re-keys the CA under its name (CertificateAuthority::rollover_ca), audited as ca.rollover.
+  Result<CaRollover> rollover_ca(const Principal& who, RolloverCaRequest request);
 
   // --- certificates
   Result<Page<CertificateInfo>> list_certificates(const Principal& who, const CertificateQuery& query);
@@ -216,6 +227,11 @@ class Service {
                          std::string_view profile = {}) const;
   static const char* describe(Action action);
   Result<std::string> ca_name(std::int64_t id);
+  // Predecessor and successor names of `ca` among `cas`.
+  static CaInfo describe_ca(const CaRecord& ca, const std::vector<CaRecord>& cas);
+  // True when `ca` names an old generation of a CA in who's scope (a scope names a CA by the name
+  // its current generation holds).
+  bool in_scope_by_successor(const Principal& who, std::string_view ca) const;
   // An enrolment request `who` may approve or reject: its role and its CA/profile scope both allow it.
   Result<EnrollmentInfo> decidable_enrollment(const Principal& who, std::int64_t id);
   // The certificate and its CA's name, before any principal is checked.
