@@ -210,15 +210,45 @@ Result<std::vector<X509Ptr>> Service::ca_certificates_with_rollover(const Princi
   if (!ca) return std::unexpected(ca.error());
   auto chain = ctx_.authority.chain(ca->record);
   if (!chain) return std::unexpected(chain.error());
-  if (ca->record.rollover_pem.empty()) return chain;
-  auto links = parse_certificates(ca->record.rollover_pem);
+  // The chain ends at a root held here: the new generation of a rolled-over root (it holds the link
+  // certificates), or the old one, for a CA below it that was not rolled over with it.
+  CaRecord root = ca->record;
+  while (root.parent_id) {
+    auto parent = ctx_.cas.find_ca(*root.parent_id);
+    if (!parent) return std::unexpected(parent.error());
+    root = std::move(*parent);
+  }
+  std::optional<CaRecord> newer;
+  if (!root.rollover_pem.empty()) {
+    newer = root;
+  } else if (root.successor_id) {
+    auto successor = ctx_.cas.find_ca(*root.successor_id);
+    if (!successor) return std::unexpected(successor.error());
+    if (!successor->rollover_pem.empty()) newer = std::move(*successor);
+  }
+  if (!newer) return chain;
+  auto links = parse_certificates(newer->rollover_pem);
   if (!links) return std::unexpected(links.error());
   // Both end with the old root: once it has expired nothing is left to link (and a client would
   // only be handed expired certificates).
   const auto now = ctx_.clock.now();
   const bool under_way = std::ranges::all_of(*links, [&](const X509Ptr& link) { return not_after(link.get()) > now; });
-  if (under_way) {
-    for (auto& link : *links) chain->push_back(std::move(link));
+  if (!under_way) return chain;
+  for (auto& link : *links) chain->push_back(std::move(link));
+  // RFC 7030 §4.1.3 asks for OldWithOld too; a chain that ends at the old root gets the new one.
+  std::string other_root;
+  if (newer->id == root.id) {
+    auto cas = ctx_.cas.list_cas();
+    if (!cas) return std::unexpected(cas.error());
+    const auto older = std::ranges::find(*cas, std::optional(root.id), &CaRecord::successor_id);
+    if (older != cas->end()) other_root = older->certificate_pem;
+  } else {
+    other_root = newer->certificate_pem;
+  }
+  if (!other_root.empty()) {
+    auto certs = parse_certificates(other_root);
+    if (!certs) return std::unexpected(certs.error());
+    if (!certs->empty()) chain->push_back(std::move(certs->front()));
   }
   return chain;
 }

@@ -114,7 +114,7 @@ TEST_CASE("root rollover: /cacerts, verification both ways, OCSP and CRL per gen
   CHECK(contains(new_status.output, "Response verify OK"));
   CHECK(contains(new_status.output, ": good"));
 
-  // /cacerts: the new root, then OldWithNew, then NewWithOld; nothing else.
+  // /cacerts: the new root, then OldWithNew, then NewWithOld, then OldWithOld; nothing else.
   EstClient est(server);
   auto cacerts = est.get("cacerts", "roll");
   INFO(cacerts.describe() << "\nserver stderr:\n" << server.log());
@@ -122,8 +122,9 @@ TEST_CASE("root rollover: /cacerts, verification both ways, OCSP and CRL per gen
   const auto cacerts_pem = server.file("roll-cacerts.pem");
   REQUIRE(est.certificates(cacerts, cacerts_pem).exit_code == 0);
   const auto served = split_certificates(read_file(cacerts_pem));
-  REQUIRE(served.size() == 3);
+  REQUIRE(served.size() == 4);
   CHECK(served[0] == read_file(new_root));
+  CHECK(served[3] == read_file(old_root));
   const auto old_with_new = server.file("old-with-new.pem"), new_with_old = server.file("new-with-old.pem");
   write_file(old_with_new, served[1]);
   write_file(new_with_old, served[2]);

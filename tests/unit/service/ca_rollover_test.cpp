@@ -325,13 +325,27 @@ TEST_CASE("/cacerts holds the link certificates until the old root expires", "[s
   ServiceFixture f;
   const auto old_root = *f.database->find_ca("root");
   REQUIRE(f.service->rollover_ca(f.admin, rollover_of("root", std::nullopt, 9000)));
+  const auto new_root_pem = f.database->find_ca("root")->certificate_pem;
   auto during = f.service->ca_certificates_with_rollover(f.est, "root");
   REQUIRE(during);
-  REQUIRE(during->size() == 3);
-  CHECK(to_pem((*during)[0].get()) == f.database->find_ca("root")->certificate_pem);
+  REQUIRE(during->size() == 4);
+  CHECK(to_pem((*during)[0].get()) == new_root_pem);
   const auto links = *parse_certificates(f.database->find_ca("root")->rollover_pem);
   CHECK(X509_cmp((*during)[1].get(), links[0].get()) == 0);  // OldWithNew
   CHECK(X509_cmp((*during)[2].get(), links[1].get()) == 0);  // NewWithOld
+  CHECK(to_pem((*during)[3].get()) == old_root.certificate_pem);  // OldWithOld (RFC 7030 §4.1.3)
+
+  // A CA below the old root, not rolled over with it: its chain, the links, then the new root.
+  const auto issuing = *f.database->find_ca("issuing");
+  REQUIRE(issuing.parent_id == old_root.id);
+  auto below = f.service->ca_certificates_with_rollover(f.est, "issuing");
+  REQUIRE(below);
+  REQUIRE(below->size() == 5);
+  CHECK(to_pem((*below)[0].get()) == issuing.certificate_pem);
+  CHECK(to_pem((*below)[1].get()) == old_root.certificate_pem);
+  CHECK(X509_cmp((*below)[2].get(), links[0].get()) == 0);
+  CHECK(X509_cmp((*below)[3].get(), links[1].get()) == 0);
+  CHECK(to_pem((*below)[4].get()) == new_root_pem);
 
   f.clock.set(old_root.not_after + std::chrono::seconds(1));
   auto after = f.service->ca_certificates_with_rollover(f.est, "root");

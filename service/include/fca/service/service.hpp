@@ -140,8 +140,9 @@ class Service {
   // keeps answering at the URLs it put in its certificates.
   Result<CaInfo> get_published_ca(const Principal& who, std::string_view publication_name);
   // What EST /cacerts sends (RFC 7030 §4.1.3, BCP-003-03): the CA's certificate, then its chain, then,
-  // while the root rollover it came from is under way (its link certificates unexpired by the clock),
-  // OldWithNew and NewWithOld (RFC 4210 §4.4).
+  // while a rollover of the root it chains to is under way (the link certificates unexpired by the
+  // clock), OldWithNew and NewWithOld (RFC 4210 §4.4) and the root generation the chain does not end
+  // at: OldWithOld below a new root, the new root below an old one.
   Result<std::vector<X509Ptr>> ca_certificates_with_rollover(const Principal& who, std::string_view name);
 
   // --- CA lifecycle (administrators). `requester` in the requests is replaced by who.id.
