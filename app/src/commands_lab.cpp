@@ -121,7 +121,10 @@ Result<lab::FaultProbe> probe_of(Instance& instance, const service::LabFaultInfo
   }
   // The CRL is on the listener the responder is on: scheme://host:port of the OCSP URL.
   const auto authority_end = ocsp_url.find('/', ocsp_url.find("://") + 3);
-  probe.crl_url = ocsp_url.substr(0, authority_end) + "/crl/" + ca + ".crl";
+  // The CRL route serves a CA at its publication name (it differs from the name after a rollover).
+  auto record = service.get_ca(who, ca);
+  if (!record) return std::unexpected(record.error());
+  probe.crl_url = ocsp_url.substr(0, authority_end) + "/crl/" + record->record.url_name() + ".crl";
   return probe;
 }
 
