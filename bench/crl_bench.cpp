@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
     auto list = entries(n, rng);
     const auto start = std::chrono::steady_clock::now();
     auto crl = build_crl(ca.get(), signer, list, 1, std::chrono::system_clock::now(),
-                         std::chrono::system_clock::now() + std::chrono::hours(24), "http://127.0.0.1/crl/bench.crl");
+                         std::chrono::system_clock::now() + std::chrono::hours(24),
+                         CrlScope{"http://127.0.0.1/crl/bench.crl", "http://127.0.0.1/crl/bench-delta.crl", std::nullopt});
     const auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (!crl) {
       std::fprintf(stderr, "build failed: %s\n", crl.error().message.c_str());
