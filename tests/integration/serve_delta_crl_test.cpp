@@ -193,3 +193,31 @@ TEST_CASE("serve: delta CRL routes: PEM, conditional GET, unknown CAs are 404", 
   CHECK(server.wait_for_log("no such CA"));
   SERVE_CHECK(server, server.running());
 }
+
+TEST_CASE("without serve: a CLI revocation leaves the full CRL behind until crl generate", "[cli][crl][delta]") {
+  Pki pki;
+  const auto leaf = pki.issue(pki.csr("offline", "p256", "offline.example.test", "DNS:offline.example.test"));
+  const auto serial = pki.serial_of(leaf);
+  pki.out("crl generate");
+  const auto count_full = [&](const std::string& where) {
+    return sqlite(pki, "SELECT count(*) FROM crls WHERE base_number IS NULL AND issuer_id = (SELECT id FROM cas WHERE "
+                       "name = 'issuing')" + where);
+  };
+  const auto fulls = count_full("");
+  pki.out("revoke " + serial + " --reason keyCompromise");
+  CHECK(count_full("") == fulls);  // the revocation made a delta only
+  CHECK(sqlite(pki, "SELECT entries FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1") == "1");
+  CHECK(sqlite(pki, "SELECT (SELECT revocation_revision FROM crls WHERE base_number IS NULL ORDER BY number DESC LIMIT 1) < "
+                    "(SELECT revision FROM revocation_revisions WHERE issuer_id = (SELECT id FROM cas WHERE name = 'issuing'))") == "1");
+
+  const auto generated = pki.out("crl generate --ca issuing");
+  CHECK(contains(generated, "issuing: full CRL"));
+  CHECK(contains(generated, "(1 entries)"));
+  CHECK(std::stoi(count_full("")) == std::stoi(fulls) + 1);
+  // Unknown CA: status 4, nothing made.
+  const auto before = sqlite(pki, "SELECT count(*) FROM crls");
+  auto unknown = pki.fca("crl generate --ca nosuchca");
+  CHECK(unknown.exit_code == 4);
+  CHECK(contains(unknown.output, "nosuchca"));
+  CHECK(sqlite(pki, "SELECT count(*) FROM crls") == before);
+}
