@@ -314,20 +314,40 @@ Result<CrlRecord> CrlService::current_delta(const CaRecord& ca) {
     base = current(ca);
     if (!base) return base;
   }
-  auto delta = crls_.latest_delta_crl(ca.id);
-  if (!delta && delta.error().code != Errc::not_found) return delta;
-  if (delta && delta->base_number == base->number && delta->next_update > clock_.now()) {
-    auto revision = crls_.revocation_revision(ca.id);
-    if (!revision) return std::unexpected(revision.error());
-    if (delta->revocation_revision >= *revision) return delta;
+  // The stored delta when it is against this base, unexpired and not behind the issuer's revision.
+  const auto usable = [&](bool fresh) -> Result<std::optional<CrlRecord>> {
+    auto delta = crls_.latest_delta_crl(ca.id);
+    if (!delta) {
+      if (delta.error().code == Errc::not_found) return std::nullopt;
+      return std::unexpected(delta.error());
+    }
+    if (delta->base_number != base->number || delta->next_update <= clock_.now()) return std::nullopt;
+    if (fresh) {
+      auto revision = crls_.revocation_revision(ca.id);
+      if (!revision) return std::unexpected(revision.error());
+      if (delta->revocation_revision < *revision) return std::nullopt;
+    }
+    return std::optional<CrlRecord>(std::move(*delta));
+  };
+  if (auto stored = usable(true); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return std::move(**stored);
   }
-  auto made = regenerate_delta(ca, "system");
-  if (!made) {
-    if (delta && delta->base_number == base->number && delta->next_update > clock_.now()) return delta;
-    return made;
+  Result<CrlRecord> made = fail(Errc::internal, "no delta CRL made");
+  {
+    std::lock_guard lock(delta_mutex_);
+    // Requests that queued here behind the one that made it take that one.
+    if (auto stored = usable(true); stored && *stored) return std::move(**stored);
+    made = build_and_store_delta(ca, "system");
   }
-  // A full CRL when there was no base after all; its regeneration made the delta after it.
-  if (!made->base_number) return crls_.latest_delta_crl(ca.id);
+  if (made) return made;
+  if (made.error().code == Errc::not_found) {
+    // No full CRL after all: its regeneration makes the delta after it.
+    if (auto full = regenerate(ca, "system"); !full) return std::unexpected(full.error());
+    return crls_.latest_delta_crl(ca.id);
+  }
+  // An older delta of this base beats none while it has not expired.
+  if (auto stored = usable(false); stored && *stored) return std::move(**stored);
   return made;
 }
 
