@@ -120,6 +120,7 @@ int run_cli(int argc, const char* const* argv) {
   register_dns_sd_command(app, cli);
   register_token_commands(app, cli);
   register_ocsp_commands(app, cli);
+  register_crl_commands(app, cli);
   register_lab_fault_commands(*register_lab_commands(app, cli), cli);
   register_est_commands(app, cli);
 

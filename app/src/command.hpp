@@ -70,6 +70,7 @@ void register_serve_command(CLI::App& app, Cli& cli);
 void register_dns_sd_command(CLI::App& app, Cli& cli);
 void register_token_commands(CLI::App& app, Cli& cli);
 void register_ocsp_commands(CLI::App& app, Cli& cli);
+void register_crl_commands(CLI::App& app, Cli& cli);
 // The `lab` group (mint, check), returned so that the revocation-fault commands join it.
 CLI::App* register_lab_commands(CLI::App& app, Cli& cli);
 // Adds `fault ...` to the given `lab` group.

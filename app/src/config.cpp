@@ -506,6 +506,7 @@ void read_crl(Section crl, Config& config) {
     out.hash_dir_group = *v;
   }
   if (auto v = crl.integer("max_age_seconds", 0, 7 * 86400)) out.max_age_seconds = *v;
+  if (auto v = crl.integer("rebuild_check_seconds", 1, 86400)) out.rebuild_check_seconds = *v;
   if (out.refresh_before_seconds >= out.validity_seconds) {
     crl.problems().add(crl.path_of("refresh_before_seconds"), "must be less than crl.validity_seconds");
   }
@@ -745,7 +746,8 @@ nlohmann::ordered_json Config::to_json() const {
                 {"keep_expired", crl.keep_expired},
                 {"hash_dir", crl.hash_dir},
                 {"hash_dir_group", crl.hash_dir_group},
-                {"max_age_seconds", crl.max_age_seconds}};
+                {"max_age_seconds", crl.max_age_seconds},
+                {"rebuild_check_seconds", crl.rebuild_check_seconds}};
   nlohmann::ordered_json labels = nlohmann::ordered_json::array();
   for (const auto& l : est.labels) {
     labels.push_back({{"label", l.label},

@@ -124,6 +124,7 @@ struct CrlConfig {
   std::string hash_dir = "crl-hash";  // relative to the data directory unless absolute; "" disables it
   std::string hash_dir_group;         // "": hash_dir is 0755 (public); else 0750/0640 owned by this group
   int max_age_seconds = 900;
+  int rebuild_check_seconds = 1;  // serve looks this often for full CRLs behind a change and rebuilds them
 };
 
 // A TLS client certificate that chains to `trust` calls the API with these roles and scope

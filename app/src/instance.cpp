@@ -132,9 +132,12 @@ void Instance::wire_revocation() {
   }
   authority_->on_status_changed([this](const CaRecord& ca, const CertificateRecord& certificate) {
     ocsp_->status_changed(certificate);
-    // The change is committed already; a CRL that fails here is retried by the next scheduled refresh.
-    if (auto crl = crls_->regenerate(ca, "system"); !crl) {
-      logger_->error("CRL of CA '{}' not regenerated after {} of {}: {}", ca.name, to_string(certificate.status),
+    // The delta CRL only (the changes since the full CRL: milliseconds at any size), so the revoking
+    // call returns at once; the full CRL is now behind its issuer's revision, and `serve` (or `crl
+    // generate`) rebuilds it. The change is committed already; a delta that fails here is made by the
+    // next CRL request or refresh.
+    if (auto crl = crls_->regenerate_delta(ca, "system"); !crl) {
+      logger_->error("delta CRL of CA '{}' not made after {} of {}: {}", ca.name, to_string(certificate.status),
                      certificate.serial, crl.error().message);
     }
   });

@@ -125,6 +125,23 @@ Result<PublishedTreeSummary> write_published_tree(Instance& instance, const fs::
     } else {
       instance.log().warn("ocsp export: no CRL for CA '{}': {}", name, crl.error().message);
     }
+    // The delta CRL certificates name in freshestCRL, at its URL path too.
+    if (auto delta = instance.crls().current_delta(ca.record)) {
+      const unsigned char* p = delta->der.data();
+      X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(delta->der.size())));
+      if (!parsed) return fail(Errc::internal, "the stored delta CRL of " + name + " does not parse");
+      const std::string_view delta_der(reinterpret_cast<const char*>(delta->der.data()), delta->der.size());
+      if (auto w = write_public(summary.version, fs::path("crl") / (published + "-delta.crl"), delta_der, delta->this_update); !w) {
+        return std::unexpected(w.error());
+      }
+      if (auto w = write_public(summary.version, fs::path("crl") / (published + "-delta.pem"), to_pem(parsed.get()),
+                                delta->this_update);
+          !w) {
+        return std::unexpected(w.error());
+      }
+    } else {
+      instance.log().warn("ocsp export: no delta CRL for CA '{}': {}", name, delta.error().message);
+    }
 
     service::CertificateQuery query;
     query.ca = name;

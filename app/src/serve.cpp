@@ -252,6 +252,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   // A client closing its socket mid-response must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
+  instance.crls().set_rebuild_in_background(true);
   if (!refresh_revocation_data(instance)) {
     // One CA whose key cannot be used (a token offline, a key file gone) must not take the others'
     // OCSP and CRLs down with it: serve while any CA has a working responder, retry every pass.
@@ -413,6 +414,19 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   }
   Scheduler scheduler(std::chrono::seconds(config.serve.scheduler_interval_seconds), std::move(tasks));
   scheduler.start();
+  // Full CRLs off the revocation path: a status change (here or in any other process) makes a delta
+  // CRL at once and leaves the full CRL behind its issuer's revision; this thread notices that within
+  // crl.rebuild_check_seconds and rebuilds it, once for however many changes came meanwhile. A build
+  // that fails stays behind the revision and is tried again on the next check.
+  Scheduler crl_rebuilder(std::chrono::seconds(config.crl.rebuild_check_seconds), {[&instance, &log] {
+                            if (auto made = instance.crls().refresh_due(); !made) {
+                              log.error("full CRL rebuild failed (tried again in {} s): {}",
+                                        instance.config().crl.rebuild_check_seconds, made.error().message);
+                            } else if (*made > 0) {
+                              log.info("rebuilt {} full CRL(s)", *made);
+                            }
+                          }});
+  crl_rebuilder.start();
   server.start();
   MdnsAdvertiser mdns;
   if (config.est.mdns) {
@@ -449,6 +463,7 @@ int serve(Instance& instance, const std::filesystem::path& config_file) {
   mdns.stop();
   server.shutdown(std::chrono::seconds(config.serve.shutdown_grace_seconds));
   access->flush();
+  crl_rebuilder.stop();
   scheduler.stop();
   log.info("stopped");
   return exit_code;

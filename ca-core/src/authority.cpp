@@ -187,6 +187,8 @@ Result<X509Ptr> build_certificate(const CertificateContent& content, const Publi
   if (profile.ocsp_no_check) extensions.emplace_back(NID_id_pkix_OCSP_noCheck, "ignored");
   if (!content.issuer_name.empty() && !urls.base.empty()) {
     extensions.emplace_back(NID_crl_distribution_points, "URI:" + urls.crl_url(content.issuer_name));
+    // RFC 5280 4.2.1.15: where the delta CRLs of that full CRL are (non-critical).
+    extensions.emplace_back(NID_freshest_crl, "URI:" + urls.delta_crl_url(content.issuer_name));
     std::string aia = "caIssuers;URI:" + urls.ca_issuers_url(content.issuer_name);
     // An OCSP signer is checked with id-pkix-ocsp-nocheck, not by asking OCSP about itself.
     if (!profile.ocsp_no_check) aia = "OCSP;URI:" + urls.ocsp_url() + "," + aia;

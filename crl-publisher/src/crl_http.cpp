@@ -41,15 +41,27 @@ CrlFrontEnd::CrlFrontEnd(CaLookup find_ca, CrlService& crls, CrlHttpSettings set
     : find_ca_(std::move(find_ca)), crls_(crls), settings_(settings), log_(std::move(log)), lab_faults_(std::move(lab_faults)) {}
 
 http::Response CrlFrontEnd::crl(const http::Request& request) const {
-  const auto named = parse_name(request.path(), "/crl/", {"crl", "pem"});
+  auto named = parse_name(request.path(), "/crl/", {"crl", "pem"});
   if (!named) return http::text_response(404);
   auto ca = find_ca_(named->name);
   if (!ca && ca.error().code != Errc::not_found) return internal_error(*log_, ca.error());
-  if (!ca || ca->state != CaState::active) return http::text_response(404, "CRL of CA '" + named->name + "' not found");
-  auto crl = crls_.current(*ca);
+  // NAME-delta.crl is NAME's delta CRL, unless a CA is called NAME-delta itself (its full CRL wins).
+  constexpr std::string_view kDeltaSuffix = "-delta";
+  bool delta = false;
+  if (!ca && named->name.size() > kDeltaSuffix.size() && named->name.ends_with(kDeltaSuffix)) {
+    named->name.resize(named->name.size() - kDeltaSuffix.size());
+    delta = true;
+    ca = find_ca_(named->name);
+    if (!ca && ca.error().code != Errc::not_found) return internal_error(*log_, ca.error());
+  }
+  if (!ca || ca->state != CaState::active) {
+    log_->info("crl {} from {}: no such CA", http::escape_for_log(request.target, 64), request.peer);
+    return http::text_response(404, "CRL of CA '" + named->name + "' not found");
+  }
+  auto crl = delta ? crls_.current_delta(*ca) : crls_.current(*ca);
   if (!crl) return internal_error(*log_, crl.error());
   bool faulted = false;
-  if (lab_faults_) {
+  if (lab_faults_ && !delta) {
     if (auto faulty = lab_faults_->answer_for(*ca)) {
       if (!*faulty) return internal_error(*log_, faulty->error());
       log_->info("crl {} from {}: lab fault applies", http::escape_for_log(request.target, 64), request.peer);
@@ -64,7 +76,7 @@ http::Response CrlFrontEnd::crl(const http::Request& request) const {
   }
 
   const bool pem = named->extension == "pem";
-  const auto etag = "\"" + named->name + "-" + std::to_string(crl->number) + (pem ? "-pem" : "-der") + "\"";
+  const auto etag = "\"" + named->name + (delta ? "-delta-" : "-") + std::to_string(crl->number) + (pem ? "-pem" : "-der") + "\"";
   const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(crl->next_update - std::chrono::system_clock::now());
   const auto max_age = std::clamp(remaining, std::chrono::seconds(0), settings_.max_age_cap);
   http::Response response;

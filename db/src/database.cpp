@@ -36,7 +36,8 @@ constexpr const char* kCertificateColumns =
     "id, issuer_id, serial, subject, common_name, sans, profile, key_type, not_before, not_after, status, "
     "revoked_at, revocation_reason, invalidity_date, der, fingerprint_sha256, requester, renewal_of, issued_at, lab_made";
 constexpr const char* kAuditColumns = "sequence, at, actor, action, object, detail, previous_hash, hash";
-constexpr const char* kCrlColumns = "issuer_id, number, this_update, next_update, entries, der, revocation_revision";
+constexpr const char* kCrlColumns =
+    "issuer_id, number, this_update, next_update, entries, der, revocation_revision, base_number";
 constexpr const char* kOcspSignerColumns = "issuer_id, serial, key_uri, certificate_pem, not_after";
 constexpr const char* kEnrollmentColumns =
     "id, label, requester, issuer_id, profile, common_name, csr_pem, state, created_at, decided_by, decided_at, reason, "
@@ -51,6 +52,16 @@ constexpr const char* kRevokedEntriesQuery =
 constexpr const char* kRevokedEntriesNotExpiredQuery =
     "SELECT serial, status, revoked_at, revocation_reason, invalidity_date FROM certificates "
     "WHERE issuer_id = ?1 AND status <> 'valid' AND not_after >= ?2 ORDER BY serial";
+
+// Delta CRL entries: the rows changed since the base's revision, through the partial covering index
+// certificates_revocation_changes (migration 010), so the cost follows the changes, not the revoked set.
+constexpr const char* kChangedEntriesQuery =
+    "SELECT serial, status, revoked_at, revocation_reason, invalidity_date FROM certificates "
+    "WHERE issuer_id = ?1 AND revocation_revision IS NOT NULL AND revocation_revision > ?2 ORDER BY serial";
+constexpr const char* kChangedEntriesNotExpiredQuery =
+    "SELECT serial, status, revoked_at, revocation_reason, invalidity_date FROM certificates "
+    "WHERE issuer_id = ?1 AND revocation_revision IS NOT NULL AND revocation_revision > ?2 AND not_after >= ?3 "
+    "ORDER BY serial";
 
 const char* revoked_entries_query(bool not_expired_filter) {
   return not_expired_filter ? kRevokedEntriesNotExpiredQuery : kRevokedEntriesQuery;
@@ -224,6 +235,7 @@ CrlRecord read_crl(const Statement& row) {
   crl.entries = row.column_int(4);
   crl.der = row.column_blob(5);
   crl.revocation_revision = row.column_int(6);
+  crl.base_number = row.column_optional_int(7);
   return crl;
 }
 
@@ -1040,6 +1052,85 @@ struct Database::Impl {
     return *row ? highest->column_optional_int(0) : std::nullopt;
   }
 
+  // Inside a write transaction. Above the stored numbers too, so CRLs stored with a number of their
+  // own (tests, older builds) are never collided with.
+  Result<std::int64_t> take_crl_number(std::int64_t issuer_id) {
+    auto next = prepare(
+        "INSERT INTO crl_numbers (issuer_id, last_number) "
+        "VALUES (?1, coalesce((SELECT max(number) FROM crls WHERE issuer_id = ?1), 0) + 1) "
+        "ON CONFLICT (issuer_id) DO UPDATE SET last_number = "
+        "max(last_number, coalesce((SELECT max(number) FROM crls WHERE issuer_id = ?1), 0)) + 1 "
+        "RETURNING last_number");
+    if (!next) return std::unexpected(next.error());
+    next->bind(1, issuer_id);
+    auto row = next->step("taking a CRL number");
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(Errc::internal, "no CRL number taken for CA id " + std::to_string(issuer_id));
+    const auto number = next->column_int(0);
+    if (auto done = next->step("taking a CRL number"); !done) return std::unexpected(done.error());
+    return number;
+  }
+
+  Result<std::int64_t> reserve_crl_number(std::int64_t issuer_id) {
+    return write_transaction("taking a CRL number", [&]() -> Result<std::int64_t> {
+      auto exists = prepare("SELECT 1 FROM cas WHERE id = ?1");
+      if (!exists) return std::unexpected(exists.error());
+      exists->bind(1, issuer_id);
+      auto row = exists->step("looking up a CA");
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return fail(Errc::not_found, "CA id " + std::to_string(issuer_id) + " does not exist");
+      return take_crl_number(issuer_id);
+    });
+  }
+
+  Result<DeltaSnapshot> delta_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at,
+                                       TimePoint released_at) {
+    return write_transaction("reading a delta CRL snapshot", [&]() -> Result<DeltaSnapshot> {
+      DeltaSnapshot snapshot;
+      {
+        auto base = prepare(
+            "SELECT issuer_id, number, this_update, next_update, entries, revocation_revision FROM crls "
+            "WHERE issuer_id = ?1 AND base_number IS NULL ORDER BY number DESC LIMIT 1");
+        if (!base) return std::unexpected(base.error());
+        base->bind(1, issuer_id);
+        auto found = base->step("reading the base CRL");
+        if (!found) return std::unexpected(found.error());
+        if (!*found) return fail(Errc::not_found, "no CRL has been made for CA id " + std::to_string(issuer_id) + " yet");
+        snapshot.base.issuer_id = base->column_int(0);
+        snapshot.base.number = base->column_int(1);
+        snapshot.base.this_update = from_unix(base->column_int(2));
+        snapshot.base.next_update = from_unix(base->column_int(3));
+        snapshot.base.entries = base->column_int(4);
+        snapshot.base.revocation_revision = base->column_int(5);
+      }
+
+      auto number = take_crl_number(issuer_id);
+      if (!number) return std::unexpected(number.error());
+      snapshot.number = *number;
+
+      auto select = prepare(not_expired_at ? kChangedEntriesNotExpiredQuery : kChangedEntriesQuery);
+      if (!select) return std::unexpected(select.error());
+      select->bind(1, issuer_id).bind(2, snapshot.base.revocation_revision);
+      if (not_expired_at) select->bind(3, to_unix(*not_expired_at));
+      auto changes = query_all<RevokedEntry>(*select, "reading the changed certificates of CA id " + std::to_string(issuer_id),
+                                             [&](const Statement& row) -> Result<RevokedEntry> {
+                                               if (row.column_text(1) != "valid") return read_revoked_entry(row);
+                                               // Released from hold since the base (RFC 5280 5.2.4).
+                                               RevokedEntry entry;
+                                               entry.serial = row.column_text(0);
+                                               entry.revoked_at = released_at;
+                                               entry.reason = RevocationReason::remove_from_crl;
+                                               return entry;
+                                             });
+      if (!changes) return std::unexpected(changes.error());
+      snapshot.changes = std::move(*changes);
+      auto revision = revocation_revision(issuer_id);
+      if (!revision) return std::unexpected(revision.error());
+      snapshot.revocation_revision = *revision;
+      return snapshot;
+    });
+  }
+
   Result<std::int64_t> revocation_revision(std::int64_t issuer_id) {
     auto select = prepare("SELECT revision FROM revocation_revisions WHERE issuer_id = ?1");
     if (!select) return std::unexpected(select.error());
@@ -1055,17 +1146,27 @@ struct Database::Impl {
       return fail(Errc::invalid_input, "CRL number " + std::to_string(crl.number) + " of " + issuer + " is negative");
     }
     return write_transaction("storing a CRL", [&]() -> Result<void> {
-      // Read under the write lock (BEGIN IMMEDIATE), so two publishers cannot both pass the check.
-      auto highest = latest_crl_number(crl.issuer_id);
-      if (!highest) return std::unexpected(highest.error());
-      if (const auto latest = *highest; latest && crl.number <= *latest) {
-        return fail(Errc::conflict, "CRL number " + std::to_string(crl.number) + " of " + issuer +
-                                        " is not above the latest stored number " + std::to_string(*latest));
+      // Read under the write lock (BEGIN IMMEDIATE), so two publishers cannot both pass the check. A
+      // delta CRL may take a number above a full CRL still being built; a full CRL must not be older
+      // than a stored one (a lower number, or entries read at a lower revision).
+      if (!crl.base_number) {
+        auto newest = prepare(
+            "SELECT number, revocation_revision FROM crls WHERE issuer_id = ?1 AND base_number IS NULL "
+            "AND (number >= ?2 OR revocation_revision > ?3) LIMIT 1");
+        if (!newest) return std::unexpected(newest.error());
+        newest->bind(1, crl.issuer_id).bind(2, crl.number).bind(3, crl.revocation_revision);
+        auto row = newest->step("comparing with the stored CRLs");
+        if (!row) return std::unexpected(row.error());
+        if (*row) {
+          return fail(Errc::conflict, "CRL number " + std::to_string(crl.number) + " of " + issuer +
+                                          " is not above the latest stored number " + std::to_string(newest->column_int(0)) +
+                                          " (or its entries are older than that CRL's)");
+        }
       }
 
       auto insert = prepare(
           "INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der, created_at, "
-          "revocation_revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+          "revocation_revision, base_number) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
       if (!insert) return std::unexpected(insert.error());
       insert->bind(1, crl.issuer_id)
           .bind(2, crl.number)
@@ -1074,7 +1175,8 @@ struct Database::Impl {
           .bind(5, crl.entries)
           .bind(6, std::span<const std::uint8_t>(crl.der))
           .bind(7, to_unix(audit.at))
-          .bind(8, crl.revocation_revision);
+          .bind(8, crl.revocation_revision)
+          .bind(9, crl.base_number);
       if (auto inserted = insert->run("storing CRL " + std::to_string(crl.number) + " of " + issuer); !inserted) {
         switch (insert->extended_error_code()) {
           case SQLITE_CONSTRAINT_FOREIGNKEY:
@@ -1087,11 +1189,15 @@ struct Database::Impl {
         }
       }
 
-      // Everything at or below the (kept+1)-th newest number goes; with fewer rows the subquery is
-      // NULL and nothing is deleted. Both sides are served by the (issuer_id, number) primary key.
-      auto prune = prepare(
-          "DELETE FROM crls WHERE issuer_id = ?1 AND number <= "
-          "(SELECT number FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1 OFFSET ?2)");
+      // Of the CRL's kind (full or delta), everything at or below the (kept+1)-th newest number goes;
+      // with fewer rows the subquery is NULL and nothing is deleted.
+      auto prune = prepare(crl.base_number
+                               ? "DELETE FROM crls WHERE issuer_id = ?1 AND base_number IS NOT NULL AND number <= "
+                                 "(SELECT number FROM crls WHERE issuer_id = ?1 AND base_number IS NOT NULL "
+                                 "ORDER BY number DESC LIMIT 1 OFFSET ?2)"
+                               : "DELETE FROM crls WHERE issuer_id = ?1 AND base_number IS NULL AND number <= "
+                                 "(SELECT number FROM crls WHERE issuer_id = ?1 AND base_number IS NULL "
+                                 "ORDER BY number DESC LIMIT 1 OFFSET ?2)");
       if (!prune) return std::unexpected(prune.error());
       prune->bind(1, crl.issuer_id).bind(2, Database::kCrlsKeptPerIssuer);
       if (auto pruned = prune->run("pruning old CRLs of " + issuer); !pruned) return pruned;
@@ -1314,6 +1420,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
       return std::unexpected(read_only.error());
     }
     database->reader_ = std::make_unique<Impl>(reader->release());
+    database->file_ = name;
   }
   database->impl_->seal = std::move(seal);
   if (auto started = database->impl_->start_head_if_missing(); !started) return std::unexpected(started.error());
@@ -1688,9 +1795,43 @@ Result<void> Database::store_crl(const CrlRecord& crl, const AuditEvent& audit) 
   return impl_->store_crl(crl, audit);
 }
 
+Result<std::int64_t> Database::reserve_crl_number(std::int64_t issuer_id) {
+  std::lock_guard lock(mutex_);
+  return impl_->reserve_crl_number(issuer_id);
+}
+
+Result<DeltaSnapshot> Database::delta_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at,
+                                               TimePoint released_at) {
+  std::lock_guard lock(mutex_);
+  return impl_->delta_snapshot(issuer_id, not_expired_at, released_at);
+}
+
+Result<CrlRecord> Database::latest_crl_header(std::int64_t issuer_id) {
+  auto reading = read_access();
+  // The DER column read as an empty blob: the same row reader, none of the megabytes.
+  auto select = reading.impl->prepare(
+      "SELECT issuer_id, number, this_update, next_update, entries, x'', revocation_revision, base_number FROM crls "
+      "WHERE issuer_id = ?1 AND base_number IS NULL ORDER BY number DESC LIMIT 1");
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, issuer_id);
+  return query_one<CrlRecord>(*select, "reading the latest CRL", read_crl,
+                              "no CRL has been made for CA id " + std::to_string(issuer_id) + " yet");
+}
+
+Result<CrlRecord> Database::latest_delta_crl(std::int64_t issuer_id) {
+  auto reading = read_access();
+  auto select = reading.impl->prepare(
+      sql("SELECT ", kCrlColumns, " FROM crls WHERE issuer_id = ?1 AND base_number IS NOT NULL ORDER BY number DESC LIMIT 1"));
+  if (!select) return std::unexpected(select.error());
+  select->bind(1, issuer_id);
+  return query_one<CrlRecord>(*select, "reading the latest delta CRL", read_crl,
+                              "no delta CRL has been made for CA id " + std::to_string(issuer_id) + " yet");
+}
+
 Result<CrlRecord> Database::latest_crl(std::int64_t issuer_id) {
   auto reading = read_access();
-  auto select = reading.impl->prepare(sql("SELECT ", kCrlColumns, " FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1"));
+  auto select = reading.impl->prepare(
+      sql("SELECT ", kCrlColumns, " FROM crls WHERE issuer_id = ?1 AND base_number IS NULL ORDER BY number DESC LIMIT 1"));
   if (!select) return std::unexpected(select.error());
   select->bind(1, issuer_id);
   return query_one<CrlRecord>(*select, "reading the latest CRL", read_crl,
@@ -1698,7 +1839,28 @@ Result<CrlRecord> Database::latest_crl(std::int64_t issuer_id) {
 }
 
 Result<CrlSnapshot> Database::crl_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at) {
-  auto reading = read_access();
+  // At 10^5 entries and more this read takes a while: it runs on a connection of its own (WAL: a
+  // snapshot of its own too), never under the read mutex every other read of this process waits on.
+  std::optional<ReadAccess> shared;
+  std::unique_ptr<Impl> own;
+  Impl* reader = nullptr;
+  if (reader_) {
+    auto connection = sqlite::open_connection(file_, /*create=*/false);
+    if (!connection) return std::unexpected(connection.error());
+    sqlite3_busy_timeout(connection->get(), kBusyTimeoutMs);
+    if (auto read_only = sqlite::execute_script(connection->get(), "PRAGMA query_only = ON", "opening a CRL read connection");
+        !read_only) {
+      return std::unexpected(read_only.error());
+    }
+    own = std::make_unique<Impl>(connection->release());
+    reader = own.get();
+  } else {
+    shared.emplace(read_access());
+    reader = shared->impl;
+  }
+  struct {
+    Impl* impl;
+  } reading{reader};
   // A deferred transaction's snapshot starts at its first read: the entries. Whatever another process
   // commits after that (a revocation, the CRL it made for it) is invisible to the two reads below, so
   // the number chosen from this snapshot collides with that CRL's and store_crl refuses it.

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -35,11 +36,30 @@ thread_local ThreadReader this_thread_reader;
 // holds the write lock; a reader that sees both copies equal has a consistent header.
 using WalIndexHeader = std::array<std::uint32_t, 12>;
 
+// The descriptor this process has open on `file` (found through /proc/self/fd), or -1.
+int sqlite_descriptor_of(const std::string& file) {
+  std::error_code error;
+  const auto wanted = std::filesystem::canonical(file, error);
+  if (error) return -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+    std::error_code ignored;
+    const auto target = std::filesystem::read_symlink(entry.path(), ignored);
+    if (ignored || target != wanted) continue;
+    return std::atoi(entry.path().filename().c_str());
+  }
+  return -1;
+}
+
 class SqliteOcspStatusSource::WalHeaderProbe {
  public:
   static std::unique_ptr<WalHeaderProbe> map(const std::filesystem::path& database_file) {
-    const auto shm = database_file.string() + "-shm";
-    const int fd = ::open(shm.c_str(), O_RDONLY | O_CLOEXEC);
+    // Never open (and close) the -shm file here: closing any descriptor of a file drops every POSIX
+    // lock this process holds on it, SQLite's own locks on the -shm included. Another process opening
+    // the database then finds the file unused, truncates and rebuilds it, and this process's mappings
+    // of it (SQLite's own too) die of SIGBUS at their next write (sqlite.org/howtocorrupt.html 2.2).
+    // The descriptor SQLite keeps open for the file (this source's connections have read, so it is
+    // open) is mapped instead, and left to SQLite.
+    const int fd = sqlite_descriptor_of(database_file.string() + "-shm");
     if (fd < 0) return nullptr;
     struct stat info{};
     void* mapped = MAP_FAILED;
@@ -49,7 +69,6 @@ class SqliteOcspStatusSource::WalHeaderProbe {
     if (::fstat(fd, &info) == 0 && info.st_size >= static_cast<off_t>(kBytes)) {
       mapped = ::mmap(nullptr, kBytes, PROT_READ, MAP_SHARED, fd, 0);
     }
-    ::close(fd);
     if (mapped == MAP_FAILED) return nullptr;
     return std::unique_ptr<WalHeaderProbe>(new WalHeaderProbe(static_cast<const std::uint32_t*>(mapped)));
   }

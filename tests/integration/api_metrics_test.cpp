@@ -76,8 +76,11 @@ TEST_CASE("api: /metrics is Prometheus text and moves with issuance, revocation,
   const std::string serial = issued_json["certificate"]["serial"];
   const auto leaf = server.file("metrics-leaf.pem");
   write_file(leaf, issued_json["certificate_pem"].get<std::string>());
+  const int rebuilds = occurrences_of(server.log(), "rebuilt 1 full CRL(s)");
   auto revoked = lab.api("POST", "/api/v1/certificates/" + serial + "/revoke", nlohmann::json{{"reason", "keyCompromise"}}.dump());
   REQUIRE(revoked.status == 200);
+  // The full CRL (whose number the metrics show) is rebuilt by serve in the background.
+  REQUIRE(server.wait_for_log("rebuilt 1 full CRL(s)", rebuilds + 1));
   // A refused API call.
   CHECK(lab.api("POST", "/api/v1/certificates", R"({"profile":"nmos-node","surprise":1})").status == 400);
   // One OCSP request.

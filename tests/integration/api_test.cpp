@@ -67,6 +67,8 @@ TEST_CASE("api: a script creates an operator token, issues, finds, downloads, re
   CHECK(contains(good.output, ": good"));
 
   // Revoke it; twice is a conflict.
+  // The revocation makes the delta CRL; serve rebuilds the full CRL in the background.
+  const int rebuilds = occurrences_of(api.serve().log(), "rebuilt 1 full CRL(s)");
   auto revoked = api.call("POST", "/api/v1/certificates/" + serial + "/revoke", operator_token,
                           nlohmann::json{{"reason", "keyCompromise"}}.dump());
   INFO(revoked.body);
@@ -76,7 +78,8 @@ TEST_CASE("api: a script creates an operator token, issues, finds, downloads, re
   CHECK(again.status == 409);
   CHECK(api.json_of(again)["error"]["code"] == "conflict");
 
-  // Revoked in OCSP and in the CRL.
+  // Revoked in OCSP and in the CRL (once serve has rebuilt it).
+  REQUIRE(api.serve().wait_for_log("rebuilt 1 full CRL(s)", rebuilds + 1));
   auto ocsp = api.serve().ocsp_query(leaf);
   INFO(ocsp.output);
   CHECK(contains(ocsp.output, ": revoked"));

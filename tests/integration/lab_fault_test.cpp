@@ -160,9 +160,10 @@ TEST_CASE("lab fault ocsp: each mode in the very next answer, the true answer on
 TEST_CASE("lab fault crl: expired, wrong key and missing, then the real CRL", "[lab][crl][serve]") {
   ServeFixture server({}, true, "--lab");
   const auto leaf = server.issue_leaf("crl-leaf");
-  // init --lab made the CRLs with the default URLs; a revocation makes them again with the test's port,
-  // which the leaf's CRL distribution point names.
+  // init --lab made the CRLs with the default URLs; a revocation has serve rebuild the full CRL (in the
+  // background, within crl.rebuild_check_seconds) with the test's port, which the leaf's CDP names.
   server.cli("revoke " + server.pki().serial_of(server.issue_leaf("crl-trigger")) + " --reason superseded");
+  REQUIRE(server.wait_for_log("rebuilt 1 full CRL(s)"));
   {
     auto ok = verify_with_served_crl(server, leaf, "real.crl.pem");
     INFO(ok.output);

@@ -74,6 +74,14 @@ void check_revoked(const CommandResult& result) {
   CHECK(contains(result.output, "certificate revoked"));
 }
 
+// A status change by the CLI makes only the delta CRL; serve rebuilds the full CRL (and the hash
+// directory's copy) in the background within crl.rebuild_check_seconds: wait, bounded, for that.
+void wait_for_rebuild(const ServeFixture& server, int& rebuilds) {
+  ++rebuilds;
+  INFO(server.log());
+  REQUIRE(server.wait_for_log("rebuilt 1 full CRL(s)", rebuilds));
+}
+
 }  // namespace
 
 TEST_CASE("serve: CRLs over HTTP and the hash directory follow revocations without a restart", "[serve][crl]") {
@@ -90,7 +98,9 @@ TEST_CASE("serve: CRLs over HTTP and the hash directory follow revocations witho
   check_accepted(verify_with_crl(server, before, bad), bad);
   check_accepted(verify_with_hash_dir(server, bad), bad);
 
+  int rebuilds = 0;
   server.cli("revoke " + bad_serial + " --reason keyCompromise");
+  wait_for_rebuild(server, rebuilds);
 
   // DER over HTTP, converted by openssl.
   const auto der_crl = fetch_der_crl(server, "after-der.pem");
@@ -115,12 +125,14 @@ TEST_CASE("serve: CRLs over HTTP and the hash directory follow revocations witho
 
   // Hold and release: rejected while held, accepted again after, each time from what is served now.
   server.cli("hold " + paused_serial);
+  wait_for_rebuild(server, rebuilds);
   const auto held_crl = fetch_der_crl(server, "held.pem");
   CHECK(crl_number(held_crl) > number_after);
   CHECK(contains(crl_text(held_crl), "Certificate Hold"));
   check_revoked(verify_with_crl(server, held_crl, paused));
   check_revoked(verify_with_hash_dir(server, paused));
   server.cli("unhold " + paused_serial);
+  wait_for_rebuild(server, rebuilds);
   const auto released_crl = fetch_der_crl(server, "released.pem");
   CHECK_FALSE(contains(crl_text(released_crl), "Serial Number: " + paused_serial));
   check_accepted(verify_with_crl(server, released_crl, paused), paused);
@@ -157,7 +169,9 @@ TEST_CASE("serve: SIGTERM exits 0 and the CRL outlives a restart", "[serve][crl]
   const auto bad = server.issue_leaf("gone");
   const auto good = server.issue_leaf("kept");
   const auto bad_serial = server.pki().serial_of(bad);
+  int rebuilds = 0;
   server.cli("revoke " + bad_serial + " --reason keyCompromise");
+  wait_for_rebuild(server, rebuilds);
   const auto first = fetch_der_crl(server, "first.pem");
   const long long number = crl_number(first);
   REQUIRE(number >= 1);

@@ -62,7 +62,7 @@ TEST_CASE("two publishers writing CRLs N and N+1 in either order leave N+1", "[c
   crl::HashDirectory second(f.hash_dir);
   const auto older = f.next_crl();
   const auto newer = f.next_crl();
-  REQUIRE(newer.number == older.number + 1);
+  REQUIRE(newer.number > older.number);  // a delta CRL takes the number between them
 
   SECTION("N, then N+1") {
     REQUIRE(first.write_crl(f.issuing, older));

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fca/db/database.hpp"
@@ -599,4 +600,73 @@ TEST_CASE("every committed status change bumps the issuer's revocation revision;
   // A change made by hand in the file (or by any other writer) counts too: the triggers are in SQL.
   sqlite_cli(dir / "ca.db", "UPDATE certificates SET revocation_reason = 4 WHERE serial = '0A01'");
   CHECK(*db->revocation_revision(issuing) > db->latest_crl(issuing)->revocation_revision);
+}
+
+TEST_CASE("delta_snapshot: the rows changed since the base's revision, a release as removeFromCRL, one number sequence",
+          "[db][crl][delta]") {
+  TempDir dir;
+  auto db = open_database(dir / "ca.db");
+  const auto issuing = insert_ca(*db, "issuing");
+  for (const auto* serial : {"0B01", "0B02", "0B03", "0B04"}) insert_certificate(*db, issuing, serial);
+  CHECK(db->delta_snapshot(issuing, std::nullopt, from_unix(kNow)).error().code == Errc::not_found);  // no base yet
+
+  change_status(*db, issuing, "0B01", CertificateStatus::valid, CertificateStatus::revoked, RevocationReason::key_compromise);
+  change_status(*db, issuing, "0B02", CertificateStatus::valid, CertificateStatus::on_hold, RevocationReason::certificate_hold);
+  auto base = make_crl(issuing, *db->reserve_crl_number(issuing));
+  base.revocation_revision = *db->revocation_revision(issuing);
+  REQUIRE(store_crl(*db, base).has_value());
+
+  change_status(*db, issuing, "0B02", CertificateStatus::on_hold, CertificateStatus::valid, std::nullopt);
+  change_status(*db, issuing, "0B03", CertificateStatus::valid, CertificateStatus::revoked, RevocationReason::superseded);
+  // A full CRL build reads its entries now and takes its number (its signing would take a while)...
+  const auto full_revision = *db->revocation_revision(issuing);
+  const auto full_number = *db->reserve_crl_number(issuing);
+  // ...while a delta is made meanwhile: it numbers after the full CRL.
+  auto delta = db->delta_snapshot(issuing, std::nullopt, from_unix(kNow + 5));
+  REQUIRE(delta.has_value());
+  CHECK(delta->base.number == base.number);
+  CHECK(delta->number > full_number);
+  CHECK(full_number > base.number);
+  CHECK(delta->revocation_revision == *db->revocation_revision(issuing));
+  REQUIRE(serials_of(delta->changes) == std::vector<std::string>{"0B02", "0B03"});  // not 0B01: in the base
+  CHECK(delta->changes[0].reason == RevocationReason::remove_from_crl);
+  CHECK(delta->changes[0].revoked_at == from_unix(kNow + 5));
+  CHECK(delta->changes[1].reason == RevocationReason::superseded);
+
+  auto stored_delta = make_crl(issuing, delta->number);
+  stored_delta.base_number = base.number;
+  REQUIRE(store_crl(*db, stored_delta).has_value());
+  CHECK(db->latest_crl(issuing)->number == base.number);  // a delta is never the latest full CRL
+  CHECK(db->latest_delta_crl(issuing)->base_number == base.number);
+
+  // The full CRL lands with its lower number: its entries are newer than the stored full CRL's.
+  auto full = make_crl(issuing, full_number);
+  full.revocation_revision = full_revision;
+  REQUIRE(store_crl(*db, full).has_value());
+  CHECK(db->latest_crl(issuing)->number == full_number);
+  CHECK(db->latest_crl_header(issuing)->der.empty());
+  // An older full CRL (lower number, or entries read at a lower revision) is refused.
+  auto stale = make_crl(issuing, *db->reserve_crl_number(issuing));
+  stale.revocation_revision = full_revision - 1;
+  CHECK(store_crl(*db, stale).error().code == Errc::conflict);
+  CHECK(*db->reserve_crl_number(issuing) > delta->number);
+}
+
+TEST_CASE("crl_snapshot reads on a connection of its own: other reads of the process do not wait for it",
+          "[db][crl][lock]") {
+  TempDir dir;
+  auto db = open_database(dir / "ca.db");
+  const auto issuing = insert_ca(*db, "issuing");
+  insert_certificate(*db, issuing, "0C01");
+  bool read_meanwhile = false;
+  db->set_crl_snapshot_hook([&] {
+    // Inside the snapshot's read transaction; a read that needed the process's read mutex (what
+    // every read but this one takes) would deadlock here if the snapshot held it.
+    std::thread other([&] { read_meanwhile = db->find_certificate(issuing, "0C01").has_value(); });
+    other.join();
+  });
+  auto snapshot = db->crl_snapshot(issuing, std::nullopt);
+  db->set_crl_snapshot_hook({});
+  REQUIRE(snapshot.has_value());
+  CHECK(read_meanwhile);
 }

@@ -97,7 +97,7 @@ TEST_CASE("a fresh database is created at the latest schema, in WAL mode", "[db]
   CHECK(sqlite_cli(file, "PRAGMA user_version") == std::to_string(Database::latest_schema_version()));
   CHECK(sqlite_cli(file, "PRAGMA journal_mode") == "wal");
   CHECK(sqlite_cli(file, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' "
-                         "ORDER BY name)") == "api_idempotency,api_tokens,audit_log,cas,certificates,crls,enrollments,est_credentials,lab_faults,ocsp_signers,revocation_revisions,settings,sqlite_sequence");
+                         "ORDER BY name)") == "api_idempotency,api_tokens,audit_log,cas,certificates,crl_numbers,crls,enrollments,est_credentials,lab_faults,ocsp_signers,revocation_revisions,settings,sqlite_sequence");
   const std::string indexes = sqlite_cli(file, "SELECT group_concat(name, ',') FROM sqlite_master WHERE type = 'index'");
   for (const char* index : {"certificates_status_not_after", "certificates_not_after", "certificates_common_name",
                             "certificates_subject", "cas_single_default", "certificates_revoked",

@@ -140,6 +140,8 @@ struct CrlRecord {
   // The issuer's revocation revision the entries were read at: below the issuer's current revision,
   // this CRL misses a change (see CrlRepository::revocation_revision).
   std::int64_t revocation_revision = 0;
+  // A delta CRL (RFC 5280 5.2.4) against the full CRL of this number; none for a full CRL.
+  std::optional<std::int64_t> base_number;
 };
 
 // What the next CRL of an issuer is built from, read in one database snapshot, so a CRL another
@@ -148,6 +150,15 @@ struct CrlSnapshot {
   std::vector<RevokedEntry> entries;
   std::optional<std::int64_t> latest_number;  // none before the issuer's first CRL
   std::int64_t revocation_revision = 0;        // the revision the entries reflect
+};
+
+// What a delta CRL is built from, read in one write transaction (so its number, taken there, orders it
+// against every other CRL of the issuer): the base it refers to and the certificates changed since.
+struct DeltaSnapshot {
+  CrlRecord base;                      // the latest full CRL, without its DER
+  std::int64_t number = 0;             // this delta's cRLNumber, taken from the issuer's sequence
+  std::vector<RevokedEntry> changes;   // changed since base.revocation_revision; a release is removeFromCRL
+  std::int64_t revocation_revision = 0;
 };
 
 // The delegated OCSP responder certificate of a CA (profile ocsp-signer) and where its key is.
@@ -280,10 +291,22 @@ class CrlRepository {
   virtual Result<CrlSnapshot> crl_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at) = 0;
   // Counts up with every committed change that can alter the issuer's CRL (0 before the first).
   virtual Result<std::int64_t> revocation_revision(std::int64_t issuer_id) = 0;
-  // Stores a CRL; Errc::conflict unless its number is above every stored number of the issuer.
+  // Stores a CRL. Errc::conflict when its number is taken, or, for a full CRL, when a full CRL with a
+  // higher number or a higher revocation revision is stored (this one would be older than that one).
   virtual Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) = 0;
-  // The highest-numbered CRL of the issuer; Errc::not_found when none was made yet.
+  // The highest-numbered full CRL of the issuer; Errc::not_found when none was made yet.
   virtual Result<CrlRecord> latest_crl(std::int64_t issuer_id) = 0;
+  // latest_crl without the DER (a full CRL runs to megabytes): what deciding whether it is due needs.
+  virtual Result<CrlRecord> latest_crl_header(std::int64_t issuer_id) = 0;
+  // The next cRLNumber of the issuer's one sequence (full and delta CRLs alike), above every stored one.
+  virtual Result<std::int64_t> reserve_crl_number(std::int64_t issuer_id) = 0;
+  // Reads the changes since the latest full CRL and takes the delta's number; Errc::not_found when the
+  // issuer has no full CRL yet. A certificate released from hold is listed as removeFromCRL at
+  // `released_at`; with not_expired_at, only certificates whose notAfter >= it.
+  virtual Result<DeltaSnapshot> delta_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at,
+                                               TimePoint released_at) = 0;
+  // The highest-numbered delta CRL of the issuer; Errc::not_found when none.
+  virtual Result<CrlRecord> latest_delta_crl(std::int64_t issuer_id) = 0;
 };
 
 class OcspSignerRepository {

@@ -11,12 +11,14 @@ namespace fca {
 struct PublicationUrls {
   // Base of the plain-HTTP URLs put in issued certificates:
   //   CRL distribution point  {base}/crl/{ca}.crl
+  //   freshest CRL (delta)    {base}/crl/{ca}-delta.crl
   //   OCSP (AIA)              {base}{ocsp_path}
   //   caIssuers (AIA)         {base}/ca/{ca}.crt
   // Empty: no CDP and no AIA.
   std::string base;
   std::string ocsp_path = "/ocsp";
   std::string crl_url(std::string_view ca_name) const;
+  std::string delta_crl_url(std::string_view ca_name) const;
   std::string ocsp_url() const;
   std::string ca_issuers_url(std::string_view ca_name) const;
 };

@@ -1,6 +1,7 @@
 #pragma once
 // CRLs and CA certificates over plain HTTP, at the URLs issued certificates carry:
 //   GET /crl/{ca}.crl  DER  application/pkix-crl      GET /crl/{ca}.pem  PEM
+//   GET /crl/{ca}-delta.crl, /crl/{ca}-delta.pem      the CA's delta CRL against its full CRL
 //   GET /ca/{ca}.crt   DER  application/pkix-cert     GET /ca/{ca}.pem   PEM (the CA and its chain)
 // The routes read no repository: `app/` hands them a lookup of a CA by name.
 #include <chrono>

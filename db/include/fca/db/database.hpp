@@ -117,13 +117,21 @@ class Database final : public CaRepository,
   // one with its stored reason (unspecified when none was given).
   Result<std::vector<RevokedEntry>> revoked_entries(std::int64_t issuer_id,
                                                     std::optional<TimePoint> not_expired_at) override;
-  // Errc::conflict unless crl.number is above every stored number of the issuer (nothing is
-  // written then); Errc::not_found when the issuer does not exist. created_at is audit.at.
+  // Errc::conflict when the number is taken or (a full CRL) a stored full CRL has a higher number or
+  // revision (nothing is written then); Errc::not_found when the issuer does not exist. created_at is
+  // audit.at. The newest kCrlsKeptPerIssuer full CRLs and as many delta CRLs are kept.
   Result<void> store_crl(const CrlRecord& crl, const AuditEvent& audit) override;
   Result<CrlRecord> latest_crl(std::int64_t issuer_id) override;
-  // One read transaction: revoked_entries, then the latest number, then the revision.
+  Result<CrlRecord> latest_crl_header(std::int64_t issuer_id) override;
+  // One read transaction on a connection of its own (no lock shared with other reads): revoked_entries,
+  // then the latest number, then the revision.
   Result<CrlSnapshot> crl_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at) override;
   Result<std::int64_t> revocation_revision(std::int64_t issuer_id) override;
+  Result<std::int64_t> reserve_crl_number(std::int64_t issuer_id) override;
+  // One write transaction (brief: the changes only, through an index): the base, the number, the changes.
+  Result<DeltaSnapshot> delta_snapshot(std::int64_t issuer_id, std::optional<TimePoint> not_expired_at,
+                                       TimePoint released_at) override;
+  Result<CrlRecord> latest_delta_crl(std::int64_t issuer_id) override;
   // Test seam: runs inside crl_snapshot between reading the entries and reading the CRL number, the
   // very moment another process's revoke + publish would break a snapshot that was not one.
   void set_crl_snapshot_hook(std::function<void()> hook) { crl_snapshot_hook_ = std::move(hook); }
@@ -212,6 +220,7 @@ class Database final : public CaRepository,
   std::mutex mutex_;
   std::unique_ptr<Impl> reader_;  // every read; none for an in-memory database
   std::mutex read_mutex_;
+  std::string file_;  // the database file, for connections of their own; empty for an in-memory database
   std::function<void()> crl_snapshot_hook_;
   struct InsertQueue;
   std::unique_ptr<InsertQueue> inserts_;
