@@ -1,10 +1,5 @@
 #include "fca/db/ocsp_lookup.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <cstring>
@@ -37,23 +32,23 @@ using WalIndexHeader = std::array<std::uint32_t, 12>;
 
 class SqliteOcspStatusSource::WalHeaderProbe {
  public:
-  static std::unique_ptr<WalHeaderProbe> map(const std::filesystem::path& database_file) {
-    const auto shm = database_file.string() + "-shm";
-    const int fd = ::open(shm.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return nullptr;
-    struct stat info{};
-    void* mapped = MAP_FAILED;
-    // Only a file that already holds both copies: reading a mapped page beyond the end is SIGBUS. It
-    // cannot shrink under us: SQLite truncates the -shm file only when no connection has it open,
-    // and this source's own connections keep it open for as long as the mapping lives.
-    if (::fstat(fd, &info) == 0 && info.st_size >= static_cast<off_t>(kBytes)) {
-      mapped = ::mmap(nullptr, kBytes, PROT_READ, MAP_SHARED, fd, 0);
+  // SQLite's own mapping of the -shm file's first region, as `connection` has it (the VFS's xShmMap,
+  // no descriptor of ours): a POSIX lock belongs to the process and the inode, so opening and closing
+  // a descriptor of the file here would drop every lock this process holds on it, SQLite's shared
+  // DMS lock included, and the next process to open the database would take itself for the first,
+  // truncate the file under every mapping (SIGBUS) and rebuild the index beside our readers. The
+  // region stays mapped while the connection is open; the source keeps it open longer than this probe.
+  static std::unique_ptr<WalHeaderProbe> map(sqlite3* connection) {
+    sqlite3_file* file = nullptr;
+    if (sqlite3_file_control(connection, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || file == nullptr ||
+        file->pMethods == nullptr || file->pMethods->iVersion < 2 || file->pMethods->xShmMap == nullptr) {
+      return nullptr;
     }
-    ::close(fd);
-    if (mapped == MAP_FAILED) return nullptr;
-    return std::unique_ptr<WalHeaderProbe>(new WalHeaderProbe(static_cast<const std::uint32_t*>(mapped)));
+    volatile void* region = nullptr;
+    // 32 KiB: SQLite's region size, which every connection sharing the file must use.
+    if (file->pMethods->xShmMap(file, 0, 32 * 1024, 0, &region) != SQLITE_OK || region == nullptr) return nullptr;
+    return std::unique_ptr<WalHeaderProbe>(new WalHeaderProbe(static_cast<const std::uint32_t*>(const_cast<void*>(region))));
   }
-  ~WalHeaderProbe() { ::munmap(const_cast<std::uint32_t*>(words_), kBytes); }
   WalHeaderProbe(const WalHeaderProbe&) = delete;
   WalHeaderProbe& operator=(const WalHeaderProbe&) = delete;
 
@@ -73,7 +68,6 @@ class SqliteOcspStatusSource::WalHeaderProbe {
   }
 
  private:
-  static constexpr std::size_t kBytes = 2 * 48;
   explicit WalHeaderProbe(const std::uint32_t* words) : words_(words) {}
   const std::uint32_t* words_;
 };
@@ -130,7 +124,7 @@ Result<std::shared_ptr<SqliteOcspStatusSource>> SqliteOcspStatusSource::open(con
   if (!first) return std::unexpected(first.error());
   // A read makes SQLite open (and if need be initialise) the WAL index before it is mapped.
   if (auto checked = source->read_revisions(**first); !checked) return std::unexpected(checked.error());
-  if (is_wal(first->get()->connection.get())) source->wal_header_ = WalHeaderProbe::map(file);
+  if (is_wal(first->get()->connection.get())) source->wal_header_ = WalHeaderProbe::map(first->get()->connection.get());
   std::lock_guard lock(source->readers_mutex_);
   source->readers_.push_back(std::move(*first));
   return source;
