@@ -1,13 +1,7 @@
 #include "fca/db/ocsp_lookup.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -36,43 +30,25 @@ thread_local ThreadReader this_thread_reader;
 // holds the write lock; a reader that sees both copies equal has a consistent header.
 using WalIndexHeader = std::array<std::uint32_t, 12>;
 
-// The descriptor this process has open on `file` (found through /proc/self/fd), or -1.
-int sqlite_descriptor_of(const std::string& file) {
-  std::error_code error;
-  const auto wanted = std::filesystem::canonical(file, error);
-  if (error) return -1;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
-    std::error_code ignored;
-    const auto target = std::filesystem::read_symlink(entry.path(), ignored);
-    if (ignored || target != wanted) continue;
-    return std::atoi(entry.path().filename().c_str());
-  }
-  return -1;
-}
-
 class SqliteOcspStatusSource::WalHeaderProbe {
  public:
-  static std::unique_ptr<WalHeaderProbe> map(const std::filesystem::path& database_file) {
-    // Never open (and close) the -shm file here: closing any descriptor of a file drops every POSIX
-    // lock this process holds on it, SQLite's own locks on the -shm included. Another process opening
-    // the database then finds the file unused, truncates and rebuilds it, and this process's mappings
-    // of it (SQLite's own too) die of SIGBUS at their next write (sqlite.org/howtocorrupt.html 2.2).
-    // The descriptor SQLite keeps open for the file (this source's connections have read, so it is
-    // open) is mapped instead, and left to SQLite.
-    const int fd = sqlite_descriptor_of(database_file.string() + "-shm");
-    if (fd < 0) return nullptr;
-    struct stat info{};
-    void* mapped = MAP_FAILED;
-    // Only a file that already holds both copies: reading a mapped page beyond the end is SIGBUS. It
-    // cannot shrink under us: SQLite truncates the -shm file only when no connection has it open,
-    // and this source's own connections keep it open for as long as the mapping lives.
-    if (::fstat(fd, &info) == 0 && info.st_size >= static_cast<off_t>(kBytes)) {
-      mapped = ::mmap(nullptr, kBytes, PROT_READ, MAP_SHARED, fd, 0);
+  // SQLite's own mapping of the -shm file's first region, as `connection` has it (the VFS's xShmMap,
+  // no descriptor of ours): a POSIX lock belongs to the process and the inode, so opening and closing
+  // a descriptor of the file here would drop every lock this process holds on it, SQLite's shared
+  // DMS lock included, and the next process to open the database would take itself for the first,
+  // truncate the file under every mapping (SIGBUS) and rebuild the index beside our readers. The
+  // region stays mapped while the connection is open; the source keeps it open longer than this probe.
+  static std::unique_ptr<WalHeaderProbe> map(sqlite3* connection) {
+    sqlite3_file* file = nullptr;
+    if (sqlite3_file_control(connection, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || file == nullptr ||
+        file->pMethods == nullptr || file->pMethods->iVersion < 2 || file->pMethods->xShmMap == nullptr) {
+      return nullptr;
     }
-    if (mapped == MAP_FAILED) return nullptr;
-    return std::unique_ptr<WalHeaderProbe>(new WalHeaderProbe(static_cast<const std::uint32_t*>(mapped)));
+    volatile void* region = nullptr;
+    // 32 KiB: SQLite's region size, which every connection sharing the file must use.
+    if (file->pMethods->xShmMap(file, 0, 32 * 1024, 0, &region) != SQLITE_OK || region == nullptr) return nullptr;
+    return std::unique_ptr<WalHeaderProbe>(new WalHeaderProbe(static_cast<const std::uint32_t*>(const_cast<void*>(region))));
   }
-  ~WalHeaderProbe() { ::munmap(const_cast<std::uint32_t*>(words_), kBytes); }
   WalHeaderProbe(const WalHeaderProbe&) = delete;
   WalHeaderProbe& operator=(const WalHeaderProbe&) = delete;
 
@@ -92,7 +68,6 @@ class SqliteOcspStatusSource::WalHeaderProbe {
   }
 
  private:
-  static constexpr std::size_t kBytes = 2 * 48;
   explicit WalHeaderProbe(const std::uint32_t* words) : words_(words) {}
   const std::uint32_t* words_;
 };
@@ -149,7 +124,7 @@ Result<std::shared_ptr<SqliteOcspStatusSource>> SqliteOcspStatusSource::open(con
   if (!first) return std::unexpected(first.error());
   // A read makes SQLite open (and if need be initialise) the WAL index before it is mapped.
   if (auto checked = source->read_revisions(**first); !checked) return std::unexpected(checked.error());
-  if (is_wal(first->get()->connection.get())) source->wal_header_ = WalHeaderProbe::map(file);
+  if (is_wal(first->get()->connection.get())) source->wal_header_ = WalHeaderProbe::map(first->get()->connection.get());
   std::lock_guard lock(source->readers_mutex_);
   source->readers_.push_back(std::move(*first));
   return source;

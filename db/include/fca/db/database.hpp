@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 
 #include "fca/core/api_repository.hpp"
 #include "fca/core/lab_faults.hpp"
@@ -106,6 +107,16 @@ class Database final : public CaRepository,
   Result<std::int64_t> count_certificates() override;
   Result<CertificateRecord> change_status(std::int64_t issuer_id, std::string_view serial, const StatusChange& change,
                                           const AuditEvent& audit) override;
+
+  // Benchmark fixtures (bench/seed_certificates; db/src/seeding.cpp), never issuance or revocation:
+  // many rows per write transaction with one prepared statement, and ONE audit entry (`audit`) for
+  // the whole call instead of one per certificate. seed_certificates writes each row as
+  // insert_certificate does (Errc::conflict on an existing serial: nothing of the call is written);
+  // seed_status_changes runs change_status's UPDATE per serial (so the revision triggers fire per
+  // row), Errc::conflict when one is not in `change.expected`. Both return the rows written.
+  Result<std::int64_t> seed_certificates(std::span<const CertificateRecord> certificates, const AuditEvent& audit);
+  Result<std::int64_t> seed_status_changes(std::int64_t issuer_id, std::span<const std::string> serials,
+                                           const StatusChange& change, const AuditEvent& audit);
 
   // AuditLog
   // Joins the certificate inserts' group commit (see insert_certificate).
