@@ -259,6 +259,18 @@ check "CRL build: $(awk '$1 == 100000 { printf "%d entries, %s ms, %d bytes", $1
 row "full CRL of 10^5 entries built and signed (crl_bench, synthetic entries)" "${crl_ms:-?} ms" "" "" "≤ 10,000 ms" \
   "$(verdict crl_good)"
 
+# A database with 10^5 revoked rows and their full CRL, then one revocation (Database::update_status and
+# the delta the revoking process makes, as a CLI revoke does, in-process): the delta lists exactly the
+# revoked certificate and names the base's number.
+delta_out=$("$build/bench/crl_bench" --delta 100000 2>&1) || true
+delta_ms=$(awk '$1 == "delta_after_one_revocation_ms" { print $2 }' <<<"$delta_out")
+revoke_ms=$(awk '$1 == "revocation_call_ms" { print $2 }' <<<"$delta_out")
+delta_content=$(awk '$1 == "delta_content" { print $2 }' <<<"$delta_out")
+check "delta CRL: $(tr '\n' ' ' <<<"$delta_out")"
+delta_good() { [ "$delta_content" = ok ] && [ -n "$delta_ms" ] && at_least 50 "$delta_ms"; }
+row "delta CRL after one revocation, 10^5 revoked (crl_bench --delta, content checked)" "${delta_ms:-?} ms; content ${delta_content:-?}" \
+  "revocation call with its delta: ${revoke_ms:-?} ms" "" "≤ 50 ms" "$(verdict delta_good)"
+
 # --- 7: memory. 10^4 certificates issued in-process, then `serve` started and left idle.
 mem_port=$(free_port)
 bench_instance "$ca" "$work/mem" "$mem_port"
