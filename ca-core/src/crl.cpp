@@ -98,6 +98,16 @@ class EntryBuilder {
   std::array<X509ExtensionPtr, 11> reasons_;
 };
 
+// What signs a CA's CRLs, full and delta: its certificate and its opened key.
+Result<std::pair<X509Ptr, std::shared_ptr<SigningKey>>> crl_signer(const CaRecord& ca, SigningKeys& keys) {
+  if (ca.state != CaState::active) return fail(Errc::conflict, "CA '" + ca.name + "' has no certificate yet");
+  auto ca_cert = parse_certificate(ca.certificate_pem);
+  if (!ca_cert) return std::unexpected(ca_cert.error());
+  auto key = keys.get(ca.key_uri);
+  if (!key) return std::unexpected(key.error());
+  return std::pair{std::move(*ca_cert), std::move(*key)};
+}
+
 }  // namespace
 
 Result<X509CrlPtr> build_crl(const X509* ca_cert, SigningKey& key, const std::vector<RevokedEntry>& entries,
@@ -190,11 +200,9 @@ Result<CrlRecord> CrlService::regenerate_delta(const CaRecord& ca, std::string_v
 }
 
 Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_view actor) {
-  if (ca.state != CaState::active) return fail(Errc::conflict, "CA '" + ca.name + "' has no certificate yet");
-  auto ca_cert = parse_certificate(ca.certificate_pem);
-  if (!ca_cert) return std::unexpected(ca_cert.error());
-  auto key = keys_.get(ca.key_uri);
-  if (!key) return std::unexpected(key.error());
+  auto signer = crl_signer(ca, keys_);
+  if (!signer) return std::unexpected(signer.error());
+  auto& [ca_cert, key] = *signer;
 
   // The number is taken after the entries are read (and before the seconds of building at scale), so
   // a delta CRL made meanwhile numbers after this one and reads changes at least as new as its entries.
@@ -215,7 +223,7 @@ Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_vi
     record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
     record.entries = static_cast<std::int64_t>(entries.size());
     record.revocation_revision = snapshot->revocation_revision;
-    auto crl = build_crl(ca_cert->get(), **key, entries, record.number, record.this_update, record.next_update,
+    auto crl = build_crl(ca_cert.get(), *key, entries, record.number, record.this_update, record.next_update,
                          CrlScope{urls_.crl_url(ca.url_name()), urls_.delta_crl_url(ca.url_name()), std::nullopt});
     if (!crl) return std::unexpected(crl.error());
     record.der = to_der(crl->get());
@@ -233,11 +241,9 @@ Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_vi
 }
 
 Result<CrlRecord> CrlService::build_and_store_delta(const CaRecord& ca, std::string_view actor) {
-  if (ca.state != CaState::active) return fail(Errc::conflict, "CA '" + ca.name + "' has no certificate yet");
-  auto ca_cert = parse_certificate(ca.certificate_pem);
-  if (!ca_cert) return std::unexpected(ca_cert.error());
-  auto key = keys_.get(ca.key_uri);
-  if (!key) return std::unexpected(key.error());
+  auto signer = crl_signer(ca, keys_);
+  if (!signer) return std::unexpected(signer.error());
+  auto& [ca_cert, key] = *signer;
 
   // A delta whose number another one took (two processes at once) is made again from a new snapshot.
   constexpr int kAttempts = 3;
@@ -255,7 +261,7 @@ Result<CrlRecord> CrlService::build_and_store_delta(const CaRecord& ca, std::str
     record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
     record.entries = static_cast<std::int64_t>(snapshot->changes.size());
     record.revocation_revision = snapshot->revocation_revision;
-    auto crl = build_crl(ca_cert->get(), **key, snapshot->changes, record.number, record.this_update, record.next_update,
+    auto crl = build_crl(ca_cert.get(), *key, snapshot->changes, record.number, record.this_update, record.next_update,
                          CrlScope{urls_.crl_url(ca.url_name()), "", snapshot->base.number});
     if (!crl) return std::unexpected(crl.error());
     record.der = to_der(crl->get());

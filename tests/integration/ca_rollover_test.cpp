@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 #include "api_fixture.hpp"
 #include "est_client.hpp"
@@ -161,8 +162,8 @@ TEST_CASE("root rollover: /cacerts, verification both ways, OCSP and CRL per gen
   CHECK(verify(old_root, after).exit_code != 0);
 
   // Each leaf's URLs name its own generation, and serve answers there with that generation's data.
-  const auto before_ext = openssl_out("x509 -noout -ext crlDistributionPoints,authorityInfoAccess -in " + shell_quote(before.string()));
-  const auto after_ext = openssl_out("x509 -noout -ext crlDistributionPoints,authorityInfoAccess -in " + shell_quote(after.string()));
+  const auto before_ext = openssl_out("x509 -noout -ext crlDistributionPoints,freshestCRL,authorityInfoAccess -in " + shell_quote(before.string()));
+  const auto after_ext = openssl_out("x509 -noout -ext crlDistributionPoints,freshestCRL,authorityInfoAccess -in " + shell_quote(after.string()));
   CHECK(uri_in(before_ext, "CRL Distribution") == server.url("/crl/root.crl"));
   CHECK(uri_in(after_ext, "CRL Distribution") == server.url("/crl/root-gen2.crl"));
   for (const auto& [ext, root] : {std::pair{before_ext, old_root}, std::pair{after_ext, new_root}}) {
@@ -181,17 +182,27 @@ TEST_CASE("root rollover: /cacerts, verification both ways, OCSP and CRL per gen
   CHECK(contains(old_status.output, ": revoked"));
   CHECK(contains(ocsp_of(new_root, after).output, ": good"));
 
-  // ... and the CRL at the leaf's CDP, signed by the old root, lists it; the new generation's does not.
+  // ... and the CRLs at the leaf's CDP and freshestCRL (the full CRL is rebuilt by serve in the
+  // background; the delta lists the revocation at once), signed by the old root, list it; the new
+  // generation's do not.
+  CHECK(uri_in(before_ext, "Freshest CRL") == server.url("/crl/root-delta.crl"));
+  CHECK(uri_in(after_ext, "Freshest CRL") == server.url("/crl/root-gen2-delta.crl"));
   for (const auto& [ext, root, leaf, revoked] :
        {std::tuple{before_ext, old_root, before, true}, std::tuple{after_ext, new_root, after, false}}) {
-    auto crl = server.http("", uri_in(ext, "CRL Distribution"));
-    INFO(crl.describe());
-    REQUIRE(crl.status == 200);
-    const auto crl_pem = server.file("fetched-crl.pem");
-    write_file(crl_pem, openssl_out("crl -inform DER -in " + shell_quote(crl.body_file.string())));
-    CHECK(contains(openssl_out("crl -noout -CAfile " + shell_quote(root.string()) + " -in " + shell_quote(crl_pem.string())),
-                   "verify OK"));
-    auto checked = verify(root, leaf, std::nullopt, "-crl_check -CRLfile " + shell_quote(crl_pem.string()));
+    std::vector<std::filesystem::path> crl_pems;
+    for (const auto* point : {"CRL Distribution", "Freshest CRL"}) {
+      auto crl = server.http("", uri_in(ext, point));
+      INFO(crl.describe());
+      REQUIRE(crl.status == 200);
+      const auto crl_pem = server.file("fetched-crl-" + std::to_string(crl_pems.size()) + ".pem");
+      write_file(crl_pem, openssl_out("crl -inform DER -in " + shell_quote(crl.body_file.string())));
+      CHECK(contains(openssl_out("crl -noout -CAfile " + shell_quote(root.string()) + " -in " + shell_quote(crl_pem.string())),
+                     "verify OK"));
+      crl_pems.push_back(crl_pem);
+    }
+    auto checked = verify(root, leaf, std::nullopt,
+                          "-crl_check -use_deltas -CRLfile " + shell_quote(crl_pems[0].string()) + " -CRLfile " +
+                              shell_quote(crl_pems[1].string()));
     INFO(checked.output);
     if (revoked) {
       CHECK(contains(checked.output, "certificate revoked"));
