@@ -135,8 +135,9 @@ bench_scale() {  # CA_BINARY BUILD_DIR WORK_DIR COUNT IDLE_SECONDS
     "$(IFS=/; echo "${revoke_times[*]}") ms; next answer revoked and verified: $((3 - revoke_wrong)) of 3" "" "" \
     "≤ 100 ms, next answer revoked" "$(verdict revoke_good)"
 
-  # --- the full CRL rebuilt from the database (CrlService::regenerate, the step a revocation runs
-  # today) in a second process, while wrk asks for uncached answers; wrk is stopped when it ends.
+  # --- the full CRL rebuilt from the database (CrlService::regenerate, what serve's rebuild thread
+  # runs after a change) in a second process, while wrk asks for uncached answers; wrk is stopped
+  # when it ends.
   local wrk_out="$out/during-crl.wrk"
   THREADS=2 SAMPLES="$out/during-crl.txt" wrk -t2 -c4 -d120s --timeout 2s -s bench/ocsp_status_check.lua \
     "http://127.0.0.1:$port" >"$wrk_out" 2>&1 &
