@@ -178,9 +178,9 @@ Result<CrlRecord> CrlService::regenerate(const CaRecord& ca, std::string_view ac
     std::lock_guard lock(mutex_);
     made = build_and_store(ca, actor);
     if (made) {
-      status_.succeeded(ca.id, ca.name, clock_.now());
+      record_outcome(ca, {});
     } else {
-      status_.failed(ca.id, ca.name, clock_.now(), made.error().message);
+      record_outcome(ca, made.error().message);
     }
   }
   // A fresh delta against the new base: relying parties that use deltas need one for every base. The
@@ -371,18 +371,18 @@ Result<int> CrlService::refresh_due() {
       std::lock_guard lock(mutex_);
       auto needed = needs_regeneration(ca, crls_.latest_crl_header(ca.id));
       if (!needed) {
-        status_.failed(ca.id, ca.name, clock_.now(), needed.error().message);
+        record_outcome(ca, needed.error().message);
         failures.add(ca.name, needed.error());
         continue;
       }
       if (!*needed) continue;
       auto fresh = build_and_store(ca, "system");
       if (!fresh) {
-        status_.failed(ca.id, ca.name, clock_.now(), fresh.error().message);
+        record_outcome(ca, fresh.error().message);
         failures.add(ca.name, fresh.error());
         continue;
       }
-      status_.succeeded(ca.id, ca.name, clock_.now());
+      record_outcome(ca, {});
       rebuilt = true;
     }
     if (rebuilt) {
@@ -395,8 +395,17 @@ Result<int> CrlService::refresh_due() {
 }
 
 std::map<std::int64_t, CaRefreshStatus> CrlService::status() {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(status_mutex_);
   return status_.by_ca();
+}
+
+void CrlService::record_outcome(const CaRecord& ca, std::optional<std::string> failure) {
+  std::lock_guard lock(status_mutex_);
+  if (failure) {
+    status_.failed(ca.id, ca.name, clock_.now(), *failure);
+  } else {
+    status_.succeeded(ca.id, ca.name, clock_.now());
+  }
 }
 
 }  // namespace fca

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include "authority_fixture.hpp"
+#include <chrono>
 #include <functional>
+#include <future>
 #include <utility>
 
 #include "fca/core/crl.hpp"
@@ -142,6 +144,34 @@ TEST_CASE("a status change can regenerate the CRL through the authority's hook",
   CHECK(published == 1);
   auto issuing = f.database->find_ca("issuing");
   CHECK(f.database->latest_crl(issuing->id)->entries == 1);
+}
+
+TEST_CASE("the CRL status is read while a full CRL build is in progress", "[crl]") {
+  CrlFixture f;
+  auto issuing = f.database->find_ca("issuing");
+  REQUIRE(issuing);
+  REQUIRE(f.crls.regenerate(*issuing, "test"));
+  // The next build stops inside its database snapshot until the status has been read.
+  std::promise<void> inside;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  f.database->set_crl_snapshot_hook([&] {
+    inside.set_value();
+    released.wait();
+  });
+  auto build = std::async(std::launch::async, [&] { return f.crls.regenerate(*issuing, "test").has_value(); });
+  inside.get_future().wait();
+  auto status = std::async(std::launch::async, [&] { return f.crls.status(); });
+  // Bounded only so that a regression fails instead of hanging: the read does not wait for the build.
+  const bool read_during_build = status.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  release.set_value();
+  CHECK(build.get());
+  f.database->set_crl_snapshot_hook({});
+  REQUIRE(read_during_build);
+  const auto board = status.get();
+  REQUIRE(board.contains(issuing->id));
+  CHECK_FALSE(board.at(issuing->id).failing);
+  CHECK(board.at(issuing->id).last_success.has_value());
 }
 
 namespace {

@@ -83,6 +83,9 @@ class CrlService {
   Result<bool> needs_regeneration(const CaRecord& ca, const Result<CrlRecord>& last);
   Result<CrlRecord> build_and_store(const CaRecord& ca, std::string_view actor);
   Result<CrlRecord> build_and_store_delta(const CaRecord& ca, std::string_view actor);
+  // The outcome of a build, for status(): under a lock of its own, so /readyz and /metrics do not wait
+  // for a build in progress (seconds at 10^6 certificates).
+  void record_outcome(const CaRecord& ca, std::optional<std::string> failure);
 
   CaRepository& cas_;
   CrlRepository& crls_;
@@ -90,8 +93,9 @@ class CrlService {
   const Clock& clock_;
   CrlSettings settings_;
   PublicationUrls urls_;
-  std::mutex mutex_;        // one full CRL build at a time; the handlers and status
-  std::mutex delta_mutex_;  // one delta build at a time; never waits for a full build
+  std::mutex mutex_;         // one full CRL build at a time; the handlers
+  std::mutex delta_mutex_;   // one delta build at a time; never waits for a full build
+  std::mutex status_mutex_;  // status_ only; never held while building
   bool rebuild_in_background_ = false;
   std::vector<PublishedHandler> handlers_;
   RefreshStatusBoard status_;
