@@ -214,29 +214,17 @@ Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_vi
     if (!snapshot) return std::unexpected(snapshot.error());
     auto number = crls_.reserve_crl_number(ca.id);
     if (!number) return std::unexpected(number.error());
-    const auto& entries = snapshot->entries;
 
     CrlRecord record;
-    record.issuer_id = ca.id;
     record.number = *number;
-    record.this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
-    record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
-    record.entries = static_cast<std::int64_t>(entries.size());
     record.revocation_revision = snapshot->revocation_revision;
-    auto crl = build_crl(ca_cert.get(), *key, entries, record.number, record.this_update, record.next_update,
-                         CrlScope{urls_.crl_url(ca.url_name()), urls_.delta_crl_url(ca.url_name()), std::nullopt});
-    if (!crl) return std::unexpected(crl.error());
-    record.der = to_der(crl->get());
-
-    const AuditEvent audit{std::string(actor), "crl.publish", "crl:" + ca.name,
-                           "{\"number\":" + std::to_string(record.number) + ",\"entries\":" + std::to_string(record.entries) + "}",
-                           now};
-    if (auto stored = crls_.store_crl(record, audit); !stored) {
+    auto stored = sign_and_store(ca, ca_cert.get(), *key, std::move(record), snapshot->entries, now, actor);
+    if (!stored) {
       if (stored.error().code == Errc::conflict && attempt < kAttempts) continue;
-      return std::unexpected(stored.error());
+      return stored;
     }
-    for (const auto& handler : handlers_) handler(ca, record);
-    return record;
+    for (const auto& handler : handlers_) handler(ca, *stored);
+    return stored;
   }
 }
 
@@ -254,28 +242,38 @@ Result<CrlRecord> CrlService::build_and_store_delta(const CaRecord& ca, std::str
     if (!snapshot) return std::unexpected(snapshot.error());
 
     CrlRecord record;
-    record.issuer_id = ca.id;
     record.number = snapshot->number;
     record.base_number = snapshot->base.number;
-    record.this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
-    record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
-    record.entries = static_cast<std::int64_t>(snapshot->changes.size());
     record.revocation_revision = snapshot->revocation_revision;
-    auto crl = build_crl(ca_cert.get(), *key, snapshot->changes, record.number, record.this_update, record.next_update,
-                         CrlScope{urls_.crl_url(ca.url_name()), "", snapshot->base.number});
-    if (!crl) return std::unexpected(crl.error());
-    record.der = to_der(crl->get());
-
-    const AuditEvent audit{std::string(actor), "crl.publish", "crl:" + ca.name,
-                           "{\"number\":" + std::to_string(record.number) + ",\"entries\":" + std::to_string(record.entries) +
-                               ",\"delta_base\":" + std::to_string(snapshot->base.number) + "}",
-                           now};
-    if (auto stored = crls_.store_crl(record, audit); !stored) {
-      if (stored.error().code == Errc::conflict && attempt < kAttempts) continue;
-      return std::unexpected(stored.error());
-    }
-    return record;
+    auto stored = sign_and_store(ca, ca_cert.get(), *key, std::move(record), snapshot->changes, now, actor);
+    if (!stored && stored.error().code == Errc::conflict && attempt < kAttempts) continue;
+    return stored;
   }
+}
+
+Result<CrlRecord> CrlService::sign_and_store(const CaRecord& ca, const X509* ca_cert, SigningKey& key, CrlRecord record,
+                                             const std::vector<RevokedEntry>& entries, TimePoint now,
+                                             std::string_view actor) {
+  record.issuer_id = ca.id;
+  record.this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
+  record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
+  record.entries = static_cast<std::int64_t>(entries.size());
+  // A delta shares its base's issuingDistributionPoint and names the base; only a full CRL says where
+  // the deltas are.
+  const CrlScope scope{urls_.crl_url(ca.url_name()), record.base_number ? "" : urls_.delta_crl_url(ca.url_name()),
+                       record.base_number};
+  auto crl = build_crl(ca_cert, key, entries, record.number, record.this_update, record.next_update, scope);
+  if (!crl) return std::unexpected(crl.error());
+  record.der = to_der(crl->get());
+
+  std::string detail = "{\"number\":" + std::to_string(record.number) + ",\"entries\":" + std::to_string(record.entries);
+  if (record.base_number) detail += ",\"delta_base\":" + std::to_string(*record.base_number);
+  detail += "}";
+  if (auto stored = crls_.store_crl(record, AuditEvent{std::string(actor), "crl.publish", "crl:" + ca.name, std::move(detail), now});
+      !stored) {
+    return std::unexpected(stored.error());
+  }
+  return record;
 }
 
 Result<bool> CrlService::needs_regeneration(const CaRecord& ca, const Result<CrlRecord>& last) {
