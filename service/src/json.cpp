@@ -14,6 +14,11 @@ nlohmann::ordered_json optional_text(const std::optional<std::string>& text) {
   return text ? nlohmann::ordered_json(*text) : nlohmann::ordered_json(nullptr);
 }
 
+// A CA name that may be missing ("" in the records): null in JSON.
+nlohmann::ordered_json name_or_null(const std::string& name) {
+  return name.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(name);
+}
+
 // The audit detail is a JSON object written by the core; shown as an object, or as text if it is not one.
 nlohmann::ordered_json detail_json(const std::string& detail) {
   auto parsed = nlohmann::ordered_json::parse(detail, nullptr, /*allow_exceptions=*/false);
@@ -64,13 +69,13 @@ nlohmann::ordered_json to_json(const CaInfo& info) {
   out["state"] = ca.state == CaState::active ? "active" : "pending";
   out["default"] = ca.is_default;
   out["subject"] = ca.subject;
-  out["parent"] = info.parent.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.parent);
+  out["parent"] = name_or_null(info.parent);
   // A rollover (docs/operations.md): the generation, the name its certificates' URLs carry, and the
   // generations before and after it under the same name.
   out["generation"] = ca.generation;
   out["publication_name"] = ca.url_name();
-  out["predecessor"] = info.predecessor.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.predecessor);
-  out["successor"] = info.successor.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.successor);
+  out["predecessor"] = name_or_null(info.predecessor);
+  out["successor"] = name_or_null(info.successor);
   const bool active = ca.state == CaState::active;
   out["not_before"] = active ? nlohmann::ordered_json(iso8601(ca.not_before)) : nullptr;
   out["not_after"] = active ? nlohmann::ordered_json(iso8601(ca.not_after)) : nullptr;
@@ -116,8 +121,8 @@ nlohmann::ordered_json to_json(const LabFaultInfo& info) {
   out["id"] = f.id;
   out["kind"] = to_string(f.kind);
   out["mode"] = f.mode;
-  out["ca"] = info.ca.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(info.ca);
-  out["serial"] = f.serial ? nlohmann::ordered_json(*f.serial) : nullptr;
+  out["ca"] = name_or_null(info.ca);
+  out["serial"] = optional_text(f.serial);
   out["delay_ms"] = f.mode == "delay" ? nlohmann::ordered_json(f.delay_ms) : nullptr;
   out["created_by"] = f.created_by;
   out["created_at"] = iso8601(f.created_at);
