@@ -84,24 +84,6 @@ Result<void> write_all(int fd, std::string_view content, const std::filesystem::
   return {};
 }
 
-// Unique temporary file beside `file`, fsync, rename over it, fsync the directory: a crash leaves the
-// old head or the new one, never half of one.
-Result<void> replace_file(const std::filesystem::path& file, std::string_view content) {
-  std::string temporary = (file.parent_path() / ("." + file.filename().string() + ".XXXXXX")).string();
-  Descriptor out(::mkostemp(temporary.data(), O_CLOEXEC));  // mode 0600
-  if (out.fd < 0) return file_error("cannot create a temporary file for", file);
-  auto written = write_all(out.fd, content, temporary);
-  if (written && ::fsync(out.fd) != 0) written = file_error("cannot fsync", temporary);
-  if (written && ::rename(temporary.c_str(), file.c_str()) != 0) written = file_error("cannot replace", file);
-  if (!written) {
-    ::unlink(temporary.c_str());
-    return written;
-  }
-  Descriptor directory(::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (directory.fd >= 0) ::fsync(directory.fd);
-  return {};
-}
-
 }  // namespace
 
 Result<std::string> audit_entry_hash(std::int64_t sequence, const AuditEvent& event, std::string_view previous_hash) {
@@ -127,34 +109,101 @@ Result<std::string> audit_entry_mac(std::span<const unsigned char> key, std::int
   return hex(mac.data(), mac_size);
 }
 
+namespace {
+
+// The head file holds two slots of kHeadSlotBytes, each a head in text with a SHA-256 of that text.
+// A write goes in place into the slot not holding the newest head, then fdatasync: one wait on the
+// disk, no new inode or directory entry (a replace by rename costs four times as much here), and a
+// write torn by a crash spoils only the slot it was writing, so the other still holds the head before.
+// A file from before the slots holds one head in text at offset 0 (kHeadTag, no check line).
+constexpr std::string_view kSlotHeadTag = "facility-ca audit head v2";
+constexpr std::size_t kHeadSlotBytes = 512;
+constexpr std::size_t kHeadFileLimit = 4096;
+
+std::string sha256_hex(std::string_view text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) return {};
+  return hex(digest.data(), size);
+}
+
+std::string head_fields(const AuditHead& head) {
+  return "keyed_from " + std::to_string(head.keyed_from) + "\ncount " + std::to_string(head.count) + "\nmac " +
+         head.mac + "\n";
+}
+
+// The head in one slot (or in the whole of a file from before the slots); nullopt when the text is not
+// a complete head: an empty slot, a torn write, a check that does not match.
+std::optional<AuditHead> parse_head(std::string_view text) {
+  text = text.substr(0, text.find('\0'));
+  const bool slotted = text.starts_with(std::string(kSlotHeadTag) + "\n");
+  if (!slotted && !text.starts_with(std::string(kHeadTag) + "\n")) return std::nullopt;
+  if (slotted) {
+    const auto check_at = text.rfind("check ");
+    if (check_at == std::string_view::npos) return std::nullopt;
+    const std::string_view checked = text.substr(0, check_at);
+    const std::string_view check = text.substr(check_at + 6);
+    const std::string expected = sha256_hex(checked);
+    if (expected.empty() || check != expected + "\n") return std::nullopt;
+    text = checked;
+  }
+  std::istringstream lines{std::string(text)};
+  std::string tag;
+  std::getline(lines, tag);
+  AuditHead head;
+  std::string keyed_label, count_label, mac_label;
+  lines >> keyed_label >> head.keyed_from >> count_label >> head.count >> mac_label;
+  if (keyed_label != "keyed_from" || count_label != "count" || mac_label != "mac" || lines.fail() ||
+      head.keyed_from < 1 || head.count < 0) {
+    return std::nullopt;
+  }
+  lines >> head.mac;  // empty for a head of an empty log
+  return head;
+}
+
+struct HeadOnDisk {
+  std::optional<AuditHead> head;  // the newest intact slot
+  std::size_t slot = 0;           // where it is
+  bool empty_file = false;
+};
+
+Result<HeadOnDisk> read_head_file(int fd, const std::filesystem::path& file) {
+  std::string content(kHeadFileLimit + 1, '\0');
+  std::size_t got = 0;
+  for (;;) {
+    const auto n = ::pread(fd, content.data() + got, content.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return file_error("cannot read the audit head", file);
+    if (n == 0 || (got += static_cast<std::size_t>(n)) == content.size()) break;
+  }
+  if (got > kHeadFileLimit) return fail(Errc::storage, "audit head " + file.string() + " is too large");
+  content.resize(got);
+  HeadOnDisk found;
+  found.empty_file = got == 0;
+  for (std::size_t slot = 0; slot * kHeadSlotBytes < got && slot < 2; ++slot) {
+    auto head = parse_head(std::string_view(content).substr(slot * kHeadSlotBytes, kHeadSlotBytes));
+    if (head && (!found.head || head->count > found.head->count)) {
+      found.head = std::move(head);
+      found.slot = slot;
+    }
+  }
+  if (!found.head && !found.empty_file) {
+    return fail(Errc::storage, "audit head " + file.string() + " is not in the expected format");
+  }
+  return found;
+}
+
+}  // namespace
+
 Result<std::optional<AuditHead>> read_audit_head(const std::filesystem::path& file) {
   Descriptor in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.fd < 0) {
     if (errno == ENOENT) return std::optional<AuditHead>();
     return file_error("cannot read the audit head", file);
   }
-  std::string text;
-  std::array<char, 512> buffer{};
-  for (;;) {
-    const auto n = ::read(in.fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return file_error("cannot read the audit head", file);
-    if (n == 0) break;
-    text.append(buffer.data(), static_cast<std::size_t>(n));
-    if (text.size() > 4096) return fail(Errc::storage, "audit head " + file.string() + " is too large");
-  }
-  std::istringstream lines(text);
-  std::string tag;
-  std::getline(lines, tag);
-  AuditHead head;
-  std::string keyed_label, count_label, mac_label;
-  lines >> keyed_label >> head.keyed_from >> count_label >> head.count >> mac_label;
-  if (tag != kHeadTag || keyed_label != "keyed_from" || count_label != "count" || mac_label != "mac" || lines.fail() ||
-      head.keyed_from < 1 || head.count < 0) {
-    return fail(Errc::storage, "audit head " + file.string() + " is not in the expected format");
-  }
-  lines >> head.mac;  // empty for a head of an empty log
-  return std::optional<AuditHead>(std::move(head));
+  auto found = read_head_file(in.fd, file);
+  if (!found) return std::unexpected(found.error());
+  return found->head;
 }
 
 Result<void> advance_audit_head(const std::filesystem::path& file, const AuditHead& head) {
@@ -164,16 +213,35 @@ Result<void> advance_audit_head(const std::filesystem::path& file, const AuditHe
   while (::flock(lock.fd, LOCK_EX) != 0) {
     if (errno != EINTR) return file_error("cannot lock", lock_file);
   }
-  auto current = read_audit_head(file);
+  Descriptor out(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (out.fd < 0) return file_error("cannot open the audit head", file);
+  auto current = read_head_file(out.fd, file);
   if (!current) return std::unexpected(current.error());
   AuditHead next = head;
-  if (*current) {
-    if ((*current)->count >= head.count) return {};
-    next.keyed_from = (*current)->keyed_from;
+  if (current->head) {
+    if (current->head->count >= head.count) return {};
+    next.keyed_from = current->head->keyed_from;
   }
-  const std::string content = std::string(kHeadTag) + "\nkeyed_from " + std::to_string(next.keyed_from) + "\ncount " +
-                              std::to_string(next.count) + "\nmac " + next.mac + "\n";
-  return replace_file(file, content);
+  const std::string checked = std::string(kSlotHeadTag) + "\n" + head_fields(next);
+  const std::string check = sha256_hex(checked);
+  if (check.empty()) return fail_openssl(Errc::internal, "audit head: SHA-256 failed");
+  std::string slot = checked + "check " + check + "\n";
+  slot.resize(kHeadSlotBytes, '\0');
+  const std::size_t target = current->head ? 1 - current->slot : 0;
+  const auto offset = static_cast<off_t>(target * kHeadSlotBytes);
+  std::size_t written = 0;
+  while (written < slot.size()) {
+    const auto n = ::pwrite(out.fd, slot.data() + written, slot.size() - written, offset + static_cast<off_t>(written));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return file_error("cannot write", file);
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(out.fd) != 0) return file_error("cannot fdatasync", file);
+  if (current->empty_file) {  // a new file: its directory entry is made durable once
+    Descriptor directory(::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (directory.fd >= 0) ::fsync(directory.fd);
+  }
+  return {};
 }
 
 Result<std::vector<unsigned char>> load_or_create_audit_key(const std::filesystem::path& file) {

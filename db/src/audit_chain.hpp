@@ -31,10 +31,10 @@ struct AuditHead {
 
 // std::nullopt when the file does not exist; Errc::storage when it cannot be read or parsed.
 Result<std::optional<AuditHead>> read_audit_head(const std::filesystem::path& file);
-// Replaces the head (unique temporary file in the same directory, fsync, rename, fsync of the directory)
-// unless the one on disk already has `count` or more entries: writers in several processes, each
-// finishing its commit at its own pace, can only move the head forward. Serialised by flock on
-// "<file>.lock"; keyed_from of an existing head is kept.
+// Writes the head into the older of the file's two checksummed slots, in place, and fdatasyncs it
+// (a torn write leaves the other slot's head), unless the file already has `count` or more entries:
+// writers in several processes, each finishing its commit at its own pace, can only move the head
+// forward. Serialised by flock on "<file>.lock"; keyed_from of an existing head is kept.
 Result<void> advance_audit_head(const std::filesystem::path& file, const AuditHead& head);
 
 }  // namespace fca::db

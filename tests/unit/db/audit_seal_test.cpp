@@ -242,3 +242,63 @@ TEST_CASE("the database and its -wal and -shm files are private to the owner", "
   auto db = fca::test::db::open_database(file);
   CHECK(mode_of(file) == 0600);
 }
+
+TEST_CASE("the head file holds two checksummed slots: a write torn in one leaves the head before it",
+          "[db][audit][seal]") {
+  SealedStore store;
+  store.open();
+  store.append(1, 4);
+  auto content = fca::test::read_file(store.head_file);
+  REQUIRE(content.size() == 1024);
+  const auto newest = content.find("count 4\n");
+  const auto older = content.find("count 3\n");
+  REQUIRE(newest != std::string::npos);
+  REQUIRE(older != std::string::npos);
+  CHECK(newest / 512 != older / 512);
+
+  // A crash half-way through writing the newest slot: its count is new, the rest is not.
+  content[content.find("mac ", newest) + 4] ^= 1;
+  fca::test::write_file(store.head_file, content);
+  auto torn = store.verify();
+  CHECK(torn.intact);
+  CHECK(torn.head_count == 3);
+
+  // The next write goes over the torn slot, not over the head it fell back on.
+  store.append(5, 5);
+  CHECK(store.verify().intact);
+  CHECK(store.verify().head_count == 5);
+  content = fca::test::read_file(store.head_file);
+  CHECK(content.find("count 5\n") / 512 == newest / 512);
+
+  SECTION("with both slots torn the head cannot be read: verification fails, never passes") {
+    for (const auto* count : {"count 5\n", "count 3\n"}) content[content.find("mac ", content.find(count)) + 4] ^= 1;
+    fca::test::write_file(store.head_file, content);
+    auto verification = store.db->verify_audit();
+    REQUIRE_FALSE(verification.has_value());
+    CHECK_THAT(verification.error().message, Catch::Contains("not in the expected format"));
+  }
+}
+
+TEST_CASE("a head file written before the slots is read, and the slots take over from it", "[db][audit][seal]") {
+  SealedStore store;
+  store.open();
+  store.append(1, 4);
+  const auto mac = sqlite_cli(store.file, "SELECT hash FROM audit_log WHERE sequence = 4");
+  fca::test::write_file(store.head_file, "facility-ca audit head v1\nkeyed_from 1\ncount 4\nmac " + mac + "\n");
+  CHECK(store.verify().intact);
+  CHECK(store.verify().head_count == 4);
+
+  store.append(5, 5);  // into the second slot: the old head stays until the newer one is on disk
+  CHECK(fca::test::read_file(store.head_file).starts_with("facility-ca audit head v1\n"));
+  CHECK(store.verify().head_count == 5);
+  store.append(6, 6);
+  const auto content = fca::test::read_file(store.head_file);
+  CHECK(content.find("audit head v1") == std::string::npos);
+  CHECK(store.verify().intact);
+  CHECK(store.verify().head_count == 6);
+
+  SECTION("an old-format head that was cut short is refused, as before") {
+    fca::test::write_file(store.head_file, "facility-ca audit head v1\nkeyed_from 1\ncount");
+    REQUIRE_FALSE(store.db->verify_audit().has_value());
+  }
+}
