@@ -27,14 +27,19 @@ fca::PKeyPtr read_private_key(const std::filesystem::path& file) {
   return key;
 }
 
-Bytes der_of(const X509_REQ* req) {
+// The whole request (i2d_X509_REQ) or its CertificationRequestInfo (i2d_re_X509_REQ_tbs) in DER.
+template <class Encode>
+Bytes der_of(const X509_REQ* req, Encode encode) {
   unsigned char* out = nullptr;
-  const int length = i2d_X509_REQ(const_cast<X509_REQ*>(req), &out);
-  REQUIRE(length > 0);
+  const int length = encode(const_cast<X509_REQ*>(req), &out);
+  REQUIRE(length > 2);
   Bytes der(out, out + length);
   OPENSSL_free(out);
   return der;
 }
+
+Bytes der_of(const X509_REQ* req) { return der_of(req, i2d_X509_REQ); }
+Bytes request_info(const X509_REQ* req) { return der_of(req, i2d_re_X509_REQ_tbs); }
 
 Bytes der_header(unsigned char tag, std::size_t length) {
   Bytes header{tag};
@@ -47,15 +52,6 @@ Bytes der_header(unsigned char tag, std::size_t length) {
     header.insert(header.end(), digits.begin(), digits.end());
   }
   return header;
-}
-
-Bytes request_info(const X509_REQ* req) {
-  unsigned char* tbs = nullptr;
-  const int length = i2d_re_X509_REQ_tbs(const_cast<X509_REQ*>(req), &tbs);
-  REQUIRE(length > 2);
-  Bytes info(tbs, tbs + length);
-  OPENSSL_free(tbs);
-  return info;
 }
 
 // The same CertificationRequestInfo with its outer length in one octet more than DER allows (BER does).
