@@ -73,10 +73,10 @@ struct Descriptor {
   Descriptor& operator=(const Descriptor&) = delete;
 };
 
-Result<void> write_all(int fd, std::string_view content, const std::filesystem::path& file) {
+Result<void> write_all(int fd, std::string_view content, const std::filesystem::path& file, off_t offset = 0) {
   std::size_t written = 0;
   while (written < content.size()) {
-    const auto n = ::write(fd, content.data() + written, content.size() - written);
+    const auto n = ::pwrite(fd, content.data() + written, content.size() - written, offset + static_cast<off_t>(written));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return file_error("cannot write", file);
     written += static_cast<std::size_t>(n);
@@ -125,11 +125,6 @@ std::string sha256_hex(std::string_view text) {
   unsigned int size = 0;
   if (EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) return {};
   return hex(digest.data(), size);
-}
-
-std::string head_fields(const AuditHead& head) {
-  return "keyed_from " + std::to_string(head.keyed_from) + "\ncount " + std::to_string(head.count) + "\nmac " +
-         head.mac + "\n";
 }
 
 // The head in one slot (or in the whole of a file from before the slots); nullopt when the text is not
@@ -222,20 +217,14 @@ Result<void> advance_audit_head(const std::filesystem::path& file, const AuditHe
     if (current->head->count >= head.count) return {};
     next.keyed_from = current->head->keyed_from;
   }
-  const std::string checked = std::string(kSlotHeadTag) + "\n" + head_fields(next);
+  const std::string checked = std::string(kSlotHeadTag) + "\nkeyed_from " + std::to_string(next.keyed_from) +
+                              "\ncount " + std::to_string(next.count) + "\nmac " + next.mac + "\n";
   const std::string check = sha256_hex(checked);
   if (check.empty()) return fail_openssl(Errc::internal, "audit head: SHA-256 failed");
   std::string slot = checked + "check " + check + "\n";
   slot.resize(kHeadSlotBytes, '\0');
   const std::size_t target = current->head ? 1 - current->slot : 0;
-  const auto offset = static_cast<off_t>(target * kHeadSlotBytes);
-  std::size_t written = 0;
-  while (written < slot.size()) {
-    const auto n = ::pwrite(out.fd, slot.data() + written, slot.size() - written, offset + static_cast<off_t>(written));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return file_error("cannot write", file);
-    written += static_cast<std::size_t>(n);
-  }
+  if (auto written = write_all(out.fd, slot, file, static_cast<off_t>(target * kHeadSlotBytes)); !written) return written;
   if (::fdatasync(out.fd) != 0) return file_error("cannot fdatasync", file);
   if (current->empty_file) {  // a new file: its directory entry is made durable once
     Descriptor directory(::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
