@@ -56,6 +56,11 @@ Result<void> check_new_ca_name(CaRepository& cas, const std::string& name) {
   const bool plain = !name.empty() && name.size() <= 64 && name.front() != '-' &&
                      std::ranges::all_of(name, [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
   if (!plain) return fail(Errc::invalid_input, "CA name '" + name + "' must be 1-64 characters of a-z, 0-9 and '-'");
+  // /crl/NAME-delta.crl is where NAME's delta CRLs are published.
+  if (name.ends_with("-delta")) {
+    return fail(Errc::invalid_input, "CA name '" + name + "' is refused: /crl/" + name + ".crl is the delta CRL of CA '" +
+                                         name.substr(0, name.size() - 6) + "'");
+  }
   if (cas.find_ca(name)) return fail(Errc::conflict, "CA '" + name + "' exists already");
   // A new CA publishes under its name: a rolled-over generation's URLs may use it still.
   if (auto published = cas.find_ca_by_publication_name(name)) {

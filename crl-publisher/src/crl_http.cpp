@@ -45,7 +45,8 @@ http::Response CrlFrontEnd::crl(const http::Request& request) const {
   if (!named) return http::text_response(404);
   auto ca = find_ca_(named->name);
   if (!ca && ca.error().code != Errc::not_found) return internal_error(*log_, ca.error());
-  // NAME-delta.crl is NAME's delta CRL, unless a CA is called NAME-delta itself (its full CRL wins).
+  // NAME-delta.crl is NAME's delta CRL. New CA names cannot end in -delta; a CA named so before that
+  // rule keeps its full CRL at its URL.
   constexpr std::string_view kDeltaSuffix = "-delta";
   bool delta = false;
   if (!ca && named->name.size() > kDeltaSuffix.size() && named->name.ends_with(kDeltaSuffix)) {

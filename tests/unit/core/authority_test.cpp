@@ -195,6 +195,37 @@ TEST_CASE("a CA certificate issued in the instance can be revoked", "[authority]
   CHECK(revoked->status == CertificateStatus::revoked);
 }
 
+TEST_CASE("CA names that are not plain, taken, or a delta CRL's URL are refused and nothing is made", "[authority][ca]") {
+  AuthorityFixture ca;
+  const auto cas_before = ca.database->list_cas()->size();
+  const auto audit_before = ca.database->entries(0, 100000)->size();
+  struct Case {
+    std::string name, reason;
+    Errc code;
+  };
+  for (const auto& c : std::vector<Case>{{"Issuing", "a-z, 0-9", Errc::invalid_input},
+                                         {"-lead", "a-z, 0-9", Errc::invalid_input},
+                                         {"issuing", "exists already", Errc::conflict},
+                                         {"issuing-delta", "/crl/issuing-delta.crl is the delta CRL of CA 'issuing'",
+                                          Errc::invalid_input},
+                                         {"other-delta", "delta CRL of CA 'other'", Errc::invalid_input}}) {
+    DYNAMIC_SECTION(c.name) {
+      CreateCaRequest request;
+      request.name = c.name;
+      request.common_name = "Test CA " + c.name;
+      request.key = *KeySpec::parse("p256");
+      request.parent = "root";
+      request.requester = "test";
+      auto made = ca.authority->create_ca(request);
+      REQUIRE_FALSE(made);
+      CHECK(made.error().code == c.code);
+      CHECK_THAT(made.error().message, Catch::Contains(c.reason));
+    }
+  }
+  CHECK(ca.database->list_cas()->size() == cas_before);
+  CHECK(ca.database->entries(0, 100000)->size() == audit_before);
+}
+
 TEST_CASE("renewal keeps names and profile, leaves the old certificate valid, and refuses revoked ones", "[authority]") {
   AuthorityFixture ca;
   auto issued = ca.authority->issue(request(ca.csr("rsa2048", "/CN=node.example.com", "DNS:alias.example.com")));
