@@ -7,7 +7,6 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-
 namespace fca {
 
 PKeyPtr legacy_public_key(const EVP_PKEY* key) {

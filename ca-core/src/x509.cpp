@@ -157,8 +157,10 @@ X509ReqPtr with_legacy_key(std::span<const unsigned char> der) {
 
 // One DER CertificationRequest, every byte of it: a second object or trailing bytes are refused, not ignored.
 Result<X509ReqPtr> csr_from_der(std::span<const unsigned char> der) {
-  if (auto fast = with_legacy_key(der)) return fast;
-  ERR_clear_error();
+  ERR_set_mark();  // what the first attempt leaves on the error queue is not the caller's to see
+  auto fast = with_legacy_key(der);
+  ERR_pop_to_mark();
+  if (fast) return fast;
   const unsigned char* p = der.data();
   X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
   if (!req) return fail_openssl(Errc::invalid_input, "not a PKCS#10 certificate request (PEM or DER)");
