@@ -148,7 +148,20 @@ struct Server::Impl {
   // One event loop per I/O thread, each connection on one of them (round robin at accept): a
   // connection's handlers never wake another thread. One loop run by every thread handed
   // completions between them: 0.47 futex calls per answer at 8 keep-alive connections.
-  std::vector<std::unique_ptr<asio::io_context>> loops;
+  // The loops reach into each other: a connection on any loop holds its listener, whose acceptor
+  // is on loops[0], and an accept on loops[0] holds a socket for another loop. So every loop drops
+  // what it still holds (shutdown) before any of them is destroyed; Asio's own destructor shuts
+  // down again, which it allows.
+  struct Loop : asio::io_context {
+    using io_context::io_context;
+    using io_context::shutdown;
+  };
+  struct Loops {
+    std::vector<std::unique_ptr<Loop>> all;
+    ~Loops() {
+      for (auto& loop : all) loop->shutdown();
+    }
+  } loops;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;  // until shutdown
   std::size_t next_loop = 0;  // used by accept handlers only, which all run on loops[0]
   std::vector<std::shared_ptr<ListenerState>> listeners;
@@ -637,7 +650,7 @@ void Server::Impl::refuse(const std::shared_ptr<ListenerState>& listener, tcp::s
 }
 
 void Server::Impl::accept(const std::shared_ptr<ListenerState>& listener) {
-  auto& loop = *loops[next_loop++ % loops.size()];
+  auto& loop = *loops.all[next_loop++ % loops.all.size()];
   listener->acceptor.async_accept(asio::make_strand(loop), [this, listener](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !listener->acceptor.is_open()) return;
     if (!ec) {
@@ -682,8 +695,8 @@ Server::Server(ServerSettings settings, std::shared_ptr<spdlog::logger> log, std
   impl_->log = std::move(log);
   impl_->access = std::move(access);
   for (int i = 0; i < std::max(1, settings.io_threads); ++i) {
-    impl_->loops.push_back(std::make_unique<asio::io_context>(1));
-    impl_->keep_running.push_back(asio::make_work_guard(*impl_->loops.back()));
+    impl_->loops.all.push_back(std::make_unique<Impl::Loop>(1));
+    impl_->keep_running.push_back(asio::make_work_guard(*impl_->loops.all.back()));
   }
 }
 
@@ -693,7 +706,7 @@ Server::~Server() {
 }
 
 std::expected<int, std::string> Server::listen(ListenerSpec spec) {
-  auto state = std::make_shared<ListenerState>(*impl_->loops.front(), std::move(spec));
+  auto state = std::make_shared<ListenerState>(*impl_->loops.all.front(), std::move(spec));
   const auto& s = state->spec;
   const bool v6 = s.address.find(':') != std::string::npos;
   state->label = (v6 ? "[" + s.address + "]" : s.address) + ":" + std::to_string(s.port);
@@ -720,7 +733,7 @@ void Server::start() {
   impl.pool = std::make_unique<WorkerPool>(std::max(1, impl.settings.worker_threads), impl.settings.worker_queue);
   for (auto& listener : impl.listeners) impl.accept(listener);
   impl.started = true;
-  for (auto& loop : impl.loops) {
+  for (auto& loop : impl.loops.all) {
     impl.io_threads.emplace_back([&impl, &loop = *loop] {
       for (;;) {
         try {
@@ -741,7 +754,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   impl.stopping = true;
   // Stop accepting at once.
   for (auto& listener : impl.listeners) {
-    asio::post(*impl.loops.front(), [listener] {
+    asio::post(*impl.loops.all.front(), [listener] {
       beast::error_code ec;
       listener->acceptor.close(ec);
       listener->retry.cancel();
@@ -764,7 +777,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
     impl.sessions_gone.wait_for(lock, grace, [&impl] { return impl.sessions.empty(); });
   }
   // Whatever is left (a client that never finishes its request) is abandoned with the event loop.
-  for (auto& loop : impl.loops) loop->stop();
+  for (auto& loop : impl.loops.all) loop->stop();
   for (auto& t : impl.io_threads) {
     if (t.joinable()) t.join();
   }
