@@ -200,80 +200,71 @@ Result<CrlRecord> CrlService::regenerate_delta(const CaRecord& ca, std::string_v
 }
 
 Result<CrlRecord> CrlService::build_and_store(const CaRecord& ca, std::string_view actor) {
-  auto signer = crl_signer(ca, keys_);
-  if (!signer) return std::unexpected(signer.error());
-  auto& [ca_cert, key] = *signer;
-
   // The number is taken after the entries are read (and before the seconds of building at scale), so
   // a delta CRL made meanwhile numbers after this one and reads changes at least as new as its entries.
   // Only another full CRL, stored first from a newer snapshot, makes this one stale: build it again.
-  constexpr int kAttempts = 3;
-  for (int attempt = 1;; ++attempt) {
-    const auto now = clock_.now();
+  auto stored = sign_and_store(ca, actor, [&](TimePoint now) -> Result<CrlDraft> {
     auto snapshot = crls_.crl_snapshot(ca.id, settings_.keep_expired ? std::nullopt : std::optional<TimePoint>(now));
     if (!snapshot) return std::unexpected(snapshot.error());
     auto number = crls_.reserve_crl_number(ca.id);
     if (!number) return std::unexpected(number.error());
-
-    CrlRecord record;
-    record.number = *number;
-    record.revocation_revision = snapshot->revocation_revision;
-    auto stored = sign_and_store(ca, ca_cert.get(), *key, std::move(record), snapshot->entries, now, actor);
-    if (!stored) {
-      if (stored.error().code == Errc::conflict && attempt < kAttempts) continue;
-      return stored;
-    }
+    CrlDraft draft;
+    draft.record.number = *number;
+    draft.record.revocation_revision = snapshot->revocation_revision;
+    draft.entries = std::move(snapshot->entries);
+    return draft;
+  });
+  if (stored) {
     for (const auto& handler : handlers_) handler(ca, *stored);
-    return stored;
   }
+  return stored;
 }
 
+// A delta whose number another one took (two processes at once) is made again from a new snapshot.
 Result<CrlRecord> CrlService::build_and_store_delta(const CaRecord& ca, std::string_view actor) {
-  auto signer = crl_signer(ca, keys_);
-  if (!signer) return std::unexpected(signer.error());
-  auto& [ca_cert, key] = *signer;
-
-  // A delta whose number another one took (two processes at once) is made again from a new snapshot.
-  constexpr int kAttempts = 3;
-  for (int attempt = 1;; ++attempt) {
-    const auto now = clock_.now();
+  return sign_and_store(ca, actor, [&](TimePoint now) -> Result<CrlDraft> {
     auto snapshot = crls_.delta_snapshot(ca.id, settings_.keep_expired ? std::nullopt : std::optional<TimePoint>(now),
                                          std::chrono::time_point_cast<std::chrono::seconds>(now));
     if (!snapshot) return std::unexpected(snapshot.error());
-
-    CrlRecord record;
-    record.number = snapshot->number;
-    record.base_number = snapshot->base.number;
-    record.revocation_revision = snapshot->revocation_revision;
-    auto stored = sign_and_store(ca, ca_cert.get(), *key, std::move(record), snapshot->changes, now, actor);
-    if (!stored && stored.error().code == Errc::conflict && attempt < kAttempts) continue;
-    return stored;
-  }
+    CrlDraft draft;
+    draft.record.number = snapshot->number;
+    draft.record.base_number = snapshot->base.number;
+    draft.record.revocation_revision = snapshot->revocation_revision;
+    draft.entries = std::move(snapshot->changes);
+    return draft;
+  });
 }
 
-Result<CrlRecord> CrlService::sign_and_store(const CaRecord& ca, const X509* ca_cert, SigningKey& key, CrlRecord record,
-                                             const std::vector<RevokedEntry>& entries, TimePoint now,
-                                             std::string_view actor) {
-  record.issuer_id = ca.id;
-  record.this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
-  record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
-  record.entries = static_cast<std::int64_t>(entries.size());
-  // A delta shares its base's issuingDistributionPoint and names the base; only a full CRL says where
-  // the deltas are.
-  const CrlScope scope{urls_.crl_url(ca.url_name()), record.base_number ? "" : urls_.delta_crl_url(ca.url_name()),
-                       record.base_number};
-  auto crl = build_crl(ca_cert, key, entries, record.number, record.this_update, record.next_update, scope);
-  if (!crl) return std::unexpected(crl.error());
-  record.der = to_der(crl->get());
+Result<CrlRecord> CrlService::sign_and_store(const CaRecord& ca, std::string_view actor,
+                                             const std::function<Result<CrlDraft>(TimePoint)>& draw) {
+  auto signer = crl_signer(ca, keys_);
+  if (!signer) return std::unexpected(signer.error());
+  auto& [ca_cert, key] = *signer;
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    const auto now = clock_.now();
+    auto draft = draw(now);
+    if (!draft) return std::unexpected(draft.error());
+    CrlRecord& record = draft->record;
+    record.issuer_id = ca.id;
+    record.this_update = std::chrono::time_point_cast<std::chrono::seconds>(now - settings_.backdate);
+    record.next_update = std::chrono::time_point_cast<std::chrono::seconds>(now + settings_.validity);
+    record.entries = static_cast<std::int64_t>(draft->entries.size());
+    // A delta shares its base's issuingDistributionPoint and names the base; only a full CRL says where
+    // the deltas are.
+    const CrlScope scope{urls_.crl_url(ca.url_name()), record.base_number ? "" : urls_.delta_crl_url(ca.url_name()),
+                         record.base_number};
+    auto crl = build_crl(ca_cert.get(), *key, draft->entries, record.number, record.this_update, record.next_update, scope);
+    if (!crl) return std::unexpected(crl.error());
+    record.der = to_der(crl->get());
 
-  std::string detail = "{\"number\":" + std::to_string(record.number) + ",\"entries\":" + std::to_string(record.entries);
-  if (record.base_number) detail += ",\"delta_base\":" + std::to_string(*record.base_number);
-  detail += "}";
-  if (auto stored = crls_.store_crl(record, AuditEvent{std::string(actor), "crl.publish", "crl:" + ca.name, std::move(detail), now});
-      !stored) {
-    return std::unexpected(stored.error());
+    std::string detail = "{\"number\":" + std::to_string(record.number) + ",\"entries\":" + std::to_string(record.entries);
+    if (record.base_number) detail += ",\"delta_base\":" + std::to_string(*record.base_number);
+    detail += "}";
+    auto stored = crls_.store_crl(record, AuditEvent{std::string(actor), "crl.publish", "crl:" + ca.name, std::move(detail), now});
+    if (stored) return std::move(record);
+    if (stored.error().code != Errc::conflict || attempt == kAttempts) return std::unexpected(stored.error());
   }
-  return record;
 }
 
 Result<bool> CrlService::needs_regeneration(const CaRecord& ca, const Result<CrlRecord>& last) {

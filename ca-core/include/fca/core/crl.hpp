@@ -83,10 +83,16 @@ class CrlService {
   Result<bool> needs_regeneration(const CaRecord& ca, const Result<CrlRecord>& last);
   Result<CrlRecord> build_and_store(const CaRecord& ca, std::string_view actor);
   Result<CrlRecord> build_and_store_delta(const CaRecord& ca, std::string_view actor);
-  // Fills the record's times and entry count, builds and signs the CRL (a delta when the record names
-  // a base) and stores it with its crl.publish audit entry.
-  Result<CrlRecord> sign_and_store(const CaRecord& ca, const X509* ca_cert, SigningKey& key, CrlRecord record,
-                                   const std::vector<RevokedEntry>& entries, TimePoint now, std::string_view actor);
+  // What one build lists: the record's number, base (a delta) and revision, and its entries.
+  struct CrlDraft {
+    CrlRecord record;
+    std::vector<RevokedEntry> entries;
+  };
+  // Drafts from a fresh snapshot (draw(now)), fills the record's times and entry count, builds and
+  // signs the CRL (a delta when the record names a base) and stores it with its crl.publish audit
+  // entry. A number another build stored first (Errc::conflict) is drawn again, up to three times.
+  Result<CrlRecord> sign_and_store(const CaRecord& ca, std::string_view actor,
+                                   const std::function<Result<CrlDraft>(TimePoint)>& draw);
   // The outcome of a build, for status(): under a lock of its own, so /readyz and /metrics do not wait
   // for a build in progress (seconds at 10^6 certificates).
   void record_outcome(const CaRecord& ca, std::optional<std::string> failure);
