@@ -14,13 +14,6 @@ using namespace fca::test;
 
 namespace {
 
-std::string sqlite(const Pki& pki, const std::string& query) {
-  auto result = run("sqlite3 " + shell_quote((pki.dir() / "ca.db").string()) + " " + shell_quote(query));
-  INFO(query << "\n" << result.output);
-  REQUIRE(result.exit_code == 0);
-  return trim(result.output);
-}
-
 std::string row_counts(const Pki& pki) {
   return sqlite(pki, "SELECT (SELECT count(*) FROM certificates) || '/' || (SELECT count(*) FROM cas) || '/' || "
                      "(SELECT count(*) FROM audit_log) || '/' || (SELECT count(*) FROM crls)");

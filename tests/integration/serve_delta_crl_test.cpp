@@ -7,13 +7,6 @@ using namespace fca::test;
 
 namespace {
 
-std::string sqlite(const Pki& pki, const std::string& query) {
-  auto result = run("sqlite3 " + shell_quote((pki.dir() / "ca.db").string()) + " " + shell_quote(query));
-  INFO(query << "\n" << result.output);
-  REQUIRE(result.exit_code == 0);
-  return trim(result.output);
-}
-
 struct FetchedCrl {
   std::filesystem::path pem;
   long long number = -1;

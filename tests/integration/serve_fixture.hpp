@@ -49,6 +49,14 @@ inline std::string trim(std::string text) {
   return text.substr(start);
 }
 
+// The answer of the sqlite3 tool to `query` on the instance's database, trimmed; the query must succeed.
+inline std::string sqlite(const Pki& pki, const std::string& query) {
+  auto result = run("sqlite3 " + shell_quote((pki.dir() / "ca.db").string()) + " " + shell_quote(query));
+  INFO(query << "\n" << result.output);
+  REQUIRE(result.exit_code == 0);
+  return trim(result.output);
+}
+
 inline std::string base64(const std::string& bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
