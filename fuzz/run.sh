@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(ocsp_request ocsp_get csr_pem csr_der config serial date punycode est_body api_request)
+[ ${#targets[@]} -gt 0 ] || targets=(ocsp_request ocsp_get csr_pem csr_der config serial date punycode est_body api_request audit_head)
 
 # Debian 12's default clang 14 cannot compile libstdc++ 12's <expected>: the header wants
 # __cpp_concepts >= 202002L, and defining that is not enough for clang 14, which lacks conditionally

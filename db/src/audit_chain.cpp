@@ -156,13 +156,7 @@ std::optional<AuditHead> parse_head(std::string_view text) {
   return head;
 }
 
-struct HeadOnDisk {
-  std::optional<AuditHead> head;  // the newest intact slot
-  std::size_t slot = 0;           // where it is
-  bool empty_file = false;
-};
-
-Result<HeadOnDisk> read_head_file(int fd, const std::filesystem::path& file) {
+Result<AuditHeadFile> read_head_file(int fd, const std::filesystem::path& file) {
   std::string content(kHeadFileLimit + 1, '\0');
   std::size_t got = 0;
   for (;;) {
@@ -171,24 +165,28 @@ Result<HeadOnDisk> read_head_file(int fd, const std::filesystem::path& file) {
     if (n < 0) return file_error("cannot read the audit head", file);
     if (n == 0 || (got += static_cast<std::size_t>(n)) == content.size()) break;
   }
-  if (got > kHeadFileLimit) return fail(Errc::storage, "audit head " + file.string() + " is too large");
   content.resize(got);
-  HeadOnDisk found;
-  found.empty_file = got == 0;
-  for (std::size_t slot = 0; slot * kHeadSlotBytes < got && slot < 2; ++slot) {
-    auto head = parse_head(std::string_view(content).substr(slot * kHeadSlotBytes, kHeadSlotBytes));
+  return parse_audit_head_file(content, file);
+}
+
+}  // namespace
+
+Result<AuditHeadFile> parse_audit_head_file(std::string_view content, const std::filesystem::path& file) {
+  if (content.size() > kHeadFileLimit) return fail(Errc::storage, "audit head " + file.string() + " is too large");
+  AuditHeadFile found;
+  found.empty = content.empty();
+  for (std::size_t slot = 0; slot * kHeadSlotBytes < content.size() && slot < 2; ++slot) {
+    auto head = parse_head(content.substr(slot * kHeadSlotBytes, kHeadSlotBytes));
     if (head && (!found.head || head->count > found.head->count)) {
       found.head = std::move(head);
       found.slot = slot;
     }
   }
-  if (!found.head && !found.empty_file) {
+  if (!found.head && !found.empty) {
     return fail(Errc::storage, "audit head " + file.string() + " is not in the expected format");
   }
   return found;
 }
-
-}  // namespace
 
 Result<std::optional<AuditHead>> read_audit_head(const std::filesystem::path& file) {
   Descriptor in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
@@ -226,7 +224,7 @@ Result<void> advance_audit_head(const std::filesystem::path& file, const AuditHe
   const std::size_t target = current->head ? 1 - current->slot : 0;
   if (auto written = write_all(out.fd, slot, file, static_cast<off_t>(target * kHeadSlotBytes)); !written) return written;
   if (::fdatasync(out.fd) != 0) return file_error("cannot fdatasync", file);
-  if (current->empty_file) {  // a new file: its directory entry is made durable once
+  if (current->empty) {  // a new file: its directory entry is made durable once
     Descriptor directory(::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (directory.fd >= 0) ::fsync(directory.fd);
   }

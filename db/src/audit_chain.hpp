@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "fca/core/repository.hpp"
 
@@ -28,6 +29,15 @@ struct AuditHead {
   std::int64_t count = 0;
   std::string mac;
 };
+
+// What a head file holds: the newest intact head and the slot it is in (see audit_chain.cpp).
+struct AuditHeadFile {
+  std::optional<AuditHead> head;  // none when the file is empty
+  std::size_t slot = 0;
+  bool empty = false;
+};
+// The head file's content, parsed; Errc::storage when it is too large or no slot holds a head.
+Result<AuditHeadFile> parse_audit_head_file(std::string_view content, const std::filesystem::path& file);
 
 // std::nullopt when the file does not exist; Errc::storage when it cannot be read or parsed.
 Result<std::optional<AuditHead>> read_audit_head(const std::filesystem::path& file);
