@@ -1148,11 +1148,14 @@ struct Database::Impl {
     return write_transaction("storing a CRL", [&]() -> Result<void> {
       // Read under the write lock (BEGIN IMMEDIATE), so two publishers cannot both pass the check. A
       // delta CRL may take a number above a full CRL still being built; a full CRL must not be older
-      // than a stored one (a lower number, or entries read at a lower revision).
+      // than a stored one (a lower number, or entries read at a lower revision), nor number above a
+      // delta that saw a newer change: a relying party holding both uses the full CRL alone.
       if (!crl.base_number) {
         auto newest = prepare(
-            "SELECT number, revocation_revision FROM crls WHERE issuer_id = ?1 AND base_number IS NULL "
-            "AND (number >= ?2 OR revocation_revision > ?3) LIMIT 1");
+            "SELECT number, revocation_revision FROM crls WHERE issuer_id = ?1 AND revocation_revision > ?3 "
+            "AND (base_number IS NULL OR number < ?2) "
+            "UNION ALL SELECT number, revocation_revision FROM crls WHERE issuer_id = ?1 AND base_number IS NULL "
+            "AND number >= ?2 LIMIT 1");
         if (!newest) return std::unexpected(newest.error());
         newest->bind(1, crl.issuer_id).bind(2, crl.number).bind(3, crl.revocation_revision);
         auto row = newest->step("comparing with the stored CRLs");

@@ -652,6 +652,43 @@ TEST_CASE("delta_snapshot: the rows changed since the base's revision, a release
   CHECK(*db->reserve_crl_number(issuing) > delta->number);
 }
 
+TEST_CASE("a full CRL whose entries were read before a revocation is refused once a delta numbered below it lists it",
+          "[db][crl][delta]") {
+  TempDir dir;
+  auto db = open_database(dir / "ca.db");
+  const auto issuing = insert_ca(*db, "issuing");
+  for (const auto* serial : {"0D01", "0D02"}) insert_certificate(*db, issuing, serial);
+  auto base = make_crl(issuing, *db->reserve_crl_number(issuing));
+  base.revocation_revision = *db->revocation_revision(issuing);
+  REQUIRE(store_crl(*db, base).has_value());
+
+  // A full CRL build reads its entries (0D01 still valid)...
+  const auto full_revision = *db->revocation_revision(issuing);
+  // ...0D01 is revoked and its delta stored before the build takes its number...
+  change_status(*db, issuing, "0D01", CertificateStatus::valid, CertificateStatus::revoked, RevocationReason::key_compromise);
+  auto delta = db->delta_snapshot(issuing, std::nullopt, from_unix(kNow + 5));
+  REQUIRE(delta.has_value());
+  REQUIRE(serials_of(delta->changes) == std::vector<std::string>{"0D01"});
+  auto stored_delta = make_crl(issuing, delta->number);
+  stored_delta.base_number = base.number;
+  stored_delta.revocation_revision = delta->revocation_revision;
+  REQUIRE(store_crl(*db, stored_delta).has_value());
+  // ...so the full CRL numbers above that delta, and a relying party holding both would use it alone
+  // and never see the revocation: it is refused, and a build from a new snapshot lands.
+  auto stale = make_crl(issuing, *db->reserve_crl_number(issuing));
+  stale.revocation_revision = full_revision;
+  REQUIRE(stale.number > delta->number);
+  auto refused = store_crl(*db, stale);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == Errc::conflict);
+  CHECK(db->latest_crl(issuing)->number == base.number);
+
+  auto fresh = make_crl(issuing, *db->reserve_crl_number(issuing));
+  fresh.revocation_revision = *db->revocation_revision(issuing);
+  REQUIRE(store_crl(*db, fresh).has_value());
+  CHECK(db->latest_crl(issuing)->number == fresh.number);
+}
+
 TEST_CASE("crl_snapshot reads on a connection of its own: other reads of the process do not wait for it",
           "[db][crl][lock]") {
   TempDir dir;
